@@ -1,0 +1,3 @@
+"""Mailbox intake system for a municipal call for applications."""
+
+__version__ = "0.1.0"

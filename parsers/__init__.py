@@ -1,0 +1,1 @@
+"""Pure parsers: bytes in, typed records out; no network, no database."""

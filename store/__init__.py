@@ -1,0 +1,1 @@
+"""Persistence: sqlmodel tables, engine, migrations and the raw-message archive."""
