@@ -1,0 +1,260 @@
+"""Message processing: stages with one signature, run in the order the configuration lists them."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pkgutil
+import socket
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session, col, select
+
+from intake.config import Config, ConfigError
+from store.archive import Archive, ArchiveError
+from store.models import Message, QuarantineEvent
+from store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+# A message whose processing kills the process this many times is quarantined instead of retried
+# forever (a poison message must not take the daemon down on every restart).
+MAX_ATTEMPTS = 3
+LEASE = timedelta(minutes=15)
+
+
+class Quarantine(Exception):
+    """Control flow from a stage: this message cannot be processed; keep it and say why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Services:
+    """What stages may use: configuration, database, archives, parsers. Built once per process."""
+
+    config: Config
+    engine: Engine
+    archive: Archive
+    blobs: Archive
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    clock: Callable[[], datetime] = utcnow
+    # Long-lived helpers that stages create lazily (the parser pool, ...), closed by close().
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for value in self.extras.values():
+            closer = getattr(value, "close", None)
+            if callable(closer):
+                closer()
+        self.extras.clear()
+
+
+@dataclass
+class MessageContext:
+    """One message travelling through the stages; stages read and add to it."""
+
+    services: Services
+    session: Session
+    message: Message
+    raw: bytes
+    # Filled in by stages, for the stages after them.
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Stage = Callable[[MessageContext], None]
+
+_REGISTRY: dict[str, Stage] = {}
+
+
+def stage(name: str) -> Callable[[Stage], Stage]:
+    """Register a stage under the name the configuration uses."""
+
+    def register(fn: Stage) -> Stage:
+        if name in _REGISTRY and _REGISTRY[name] is not fn:
+            raise RuntimeError(f"two stages registered as {name!r}")
+        _REGISTRY[name] = fn
+        return fn
+
+    return register
+
+
+def _load_stage_modules() -> None:
+    import intake.stages as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"{pkg.__name__}.{mod.name}")
+
+
+def resolve_stages(names: list[str]) -> list[tuple[str, Stage]]:
+    """Stage functions for the configured names, in order; an unknown name is a configuration error."""
+    _load_stage_modules()
+    unknown = [n for n in names if n not in _REGISTRY]
+    if unknown:
+        raise ConfigError(
+            f"pipeline.stages: unknown stage(s) {', '.join(unknown)}; known: {', '.join(sorted(_REGISTRY))}"
+        )
+    return [(n, _REGISTRY[n]) for n in names]
+
+
+@dataclass
+class ProcessResult:
+    processed: int = 0
+    quarantined: int = 0
+    quarantined_ids: list[int] = field(default_factory=list)
+
+
+def claim_next(services: Services, *, only: int | None = None) -> int | None:
+    """Lease the oldest unprocessed message to this process; None when there is none left."""
+    now = services.clock()
+    with Session(services.engine) as s:
+        q = (
+            select(Message.id)
+            .where(Message.state == "new")
+            .where(or_(col(Message.lease_until).is_(None), col(Message.lease_until) < now))
+            .order_by(col(Message.received_at).asc().nulls_last(), col(Message.id))
+            .limit(20)
+        )
+        if only is not None:
+            q = q.where(Message.id == only)
+        if services.engine.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        candidates = list(s.exec(q))
+        for mid in candidates:
+            if mid is None:
+                continue
+            # Conditional update: of two processes racing for the row, exactly one changes it.
+            res = s.exec(
+                update(Message)
+                .where(col(Message.id) == mid)
+                .where(col(Message.state) == "new")
+                .where(or_(col(Message.lease_until).is_(None), col(Message.lease_until) < now))
+                .values(lease_owner=services.owner, lease_until=now + LEASE, attempts=Message.attempts + 1)
+            )
+            if res.rowcount == 1:
+                s.commit()
+                return int(mid)
+        s.commit()
+    return None
+
+
+def process_message(services: Services, message_pk: int, stages: list[tuple[str, Stage]]) -> str:
+    """Run every stage on one leased message; returns the final state ("processed" / "quarantined")."""
+    with Session(services.engine, expire_on_commit=False) as s:
+        msg = s.get(Message, message_pk)
+        if msg is None:
+            return "missing"
+        if msg.attempts > MAX_ATTEMPTS:
+            return _quarantine(
+                s,
+                msg,
+                "pipeline",
+                f"processing was interrupted {msg.attempts - 1} times (the process died)",
+                None,
+            )
+        try:
+            raw = services.archive.get(msg.sha256, verify=True)
+        except ArchiveError as e:
+            return _quarantine(s, msg, "archive", str(e), None)
+        ctx = MessageContext(services=services, session=s, message=msg, raw=raw)
+        for name, fn in stages:
+            try:
+                fn(ctx)
+                # Each stage's writes are durable on their own: a slow next stage (OCR) must not hold
+                # a write transaction open, and a crash restarts the message from the beginning.
+                s.commit()
+            except Quarantine as q:
+                s.rollback()
+                return _quarantine(s, msg, name, q.reason, None)
+            except (OperationalError, DBAPIError):
+                # The database went away: not this message's fault. Leave it for a later retry.
+                s.rollback()
+                raise
+            except Exception as e:
+                s.rollback()
+                log.exception("stage %s failed on message %s (%s)", name, msg.id, msg.sha256[:12])
+                return _quarantine(
+                    s,
+                    msg,
+                    name,
+                    f"internal error in stage {name}: {type(e).__name__}: {e}",
+                    traceback.format_exc(),
+                )
+        msg.state = "processed"
+        msg.processed_at = services.clock()
+        msg.lease_owner = None
+        msg.lease_until = None
+        msg.quarantine_reason = None
+        s.add(msg)
+        s.commit()
+        return "processed"
+
+
+def _quarantine(s: Session, msg: Message, stage_name: str, reason: str, detail: str | None) -> str:
+    msg = s.merge(msg)
+    msg.state = "quarantined"
+    msg.quarantine_reason = f"{stage_name}: {reason}"
+    msg.lease_owner = None
+    msg.lease_until = None
+    s.add(msg)
+    s.add(QuarantineEvent(message_pk=msg.id or 0, stage=stage_name, reason=reason, detail=detail))
+    s.commit()
+    log.warning("message %s quarantined: %s: %s", msg.id, stage_name, reason)
+    return "quarantined"
+
+
+def process_pending(
+    services: Services,
+    stages: list[tuple[str, Stage]],
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_done: Callable[[int, str], None] | None = None,
+) -> ProcessResult:
+    """Process every message not yet processed, oldest arrival first."""
+    result = ProcessResult()
+    while not should_stop():
+        mid = claim_next(services)
+        if mid is None:
+            break
+        state = process_message(services, mid, stages)
+        if state == "processed":
+            result.processed += 1
+        elif state == "quarantined":
+            result.quarantined += 1
+            result.quarantined_ids.append(mid)
+        if on_done:
+            on_done(mid, state)
+    return result
+
+
+def replay(services: Services, message_pk: int, stages: list[tuple[str, Stage]]) -> str:
+    """Run a quarantined (or processed) message through the pipeline again, after a fix."""
+    with Session(services.engine) as s:
+        msg = s.get(Message, message_pk)
+        if msg is None:
+            raise LookupError(f"no message with id {message_pk}")
+        now = services.clock()
+        for ev in s.exec(select(QuarantineEvent).where(QuarantineEvent.message_pk == message_pk)):
+            if ev.resolved_at is None:
+                ev.resolved_at = now
+                s.add(ev)
+        msg.state = "new"
+        msg.attempts = 0
+        msg.lease_owner = None
+        msg.lease_until = None
+        s.add(msg)
+        s.commit()
+    mid = claim_next(services, only=message_pk)
+    if mid is None:
+        return "busy"
+    return process_message(services, mid, stages)

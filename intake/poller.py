@@ -1,0 +1,343 @@
+"""One poll of the mailbox: fetch new UIDs, archive + fsync, commit, then act on the server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from intake.config import MailboxConfig
+from intake.mailbox import FetchedMessage, Mailbox, MailboxError
+from intake.pipeline import Services
+from store.archive import sha256_hex
+from store.models import MailboxCheckpoint, MailboxUid, Message
+
+log = logging.getLogger(__name__)
+
+POLL_LEASE = timedelta(minutes=10)
+
+MailboxFactory = Callable[[MailboxConfig, str], Mailbox]
+
+
+@dataclass
+class PollResult:
+    uidvalidity: int = 0
+    seen: int = 0  # UIDs in the folder that this poll looked at
+    fetched: int = 0  # messages downloaded
+    fetched_bytes: int = 0
+    new_messages: int = 0  # rows created in `message`
+    duplicates: int = 0  # UIDs whose bytes (or Message-ID, after a UIDVALIDITY change) were known
+    actions: int = 0  # server actions applied (flag / move)
+    uidvalidity_changed: bool = False
+    skipped: str | None = None  # why nothing was done (another poller holds the lease, ...)
+    new_ids: list[int] = field(default_factory=list)
+
+
+def _batches(
+    uids: Sequence[int], sizes: dict[int, int], max_count: int, max_bytes: int
+) -> Iterator[list[int]]:
+    """Consecutive groups of UIDs bounded in count and bytes, so memory does not grow with the mailbox."""
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= max_count or total + size > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch
+
+
+class Poller:
+    """Polls one account+folder into the archive and the `message` table."""
+
+    def __init__(self, services: Services, password: str, mailbox_factory: MailboxFactory = Mailbox) -> None:
+        self.services = services
+        self.cfg = services.config.mailbox
+        self.password = password
+        self.mailbox_factory = mailbox_factory
+        self.account = f"{self.cfg.username}@{self.cfg.host}"
+        self.folder = self.cfg.folder
+
+    # -- lease and checkpoint ---------------------------------------------------------------------
+
+    def _checkpoint(self, s: Session) -> MailboxCheckpoint:
+        q = select(MailboxCheckpoint).where(
+            MailboxCheckpoint.account == self.account, MailboxCheckpoint.folder == self.folder
+        )
+        cp = s.exec(q).first()
+        if cp is None:
+            try:
+                s.add(MailboxCheckpoint(account=self.account, folder=self.folder))
+                s.commit()
+            except IntegrityError:
+                # Another daemon created it at the same moment.
+                s.rollback()
+            cp = s.exec(q).one()
+        return cp
+
+    def acquire_lease(self) -> bool:
+        now = self.services.clock()
+        with Session(self.services.engine) as s:
+            self._checkpoint(s)
+            res = s.exec(
+                update(MailboxCheckpoint)
+                .where(col(MailboxCheckpoint.account) == self.account)
+                .where(col(MailboxCheckpoint.folder) == self.folder)
+                .where(
+                    or_(
+                        col(MailboxCheckpoint.lease_owner).is_(None),
+                        col(MailboxCheckpoint.lease_owner) == self.services.owner,
+                        col(MailboxCheckpoint.lease_until) < now,
+                    )
+                )
+                .values(lease_owner=self.services.owner, lease_until=now + POLL_LEASE, last_poll_at=now)
+            )
+            s.commit()
+            return bool(res.rowcount == 1)
+
+    def release_lease(self, error: str | None = None) -> None:
+        now = self.services.clock()
+        with Session(self.services.engine) as s:
+            cp = self._checkpoint(s)
+            if cp.lease_owner == self.services.owner:
+                cp.lease_owner = None
+                cp.lease_until = None
+            if error is None:
+                cp.last_success_at = now
+            else:
+                cp.last_error = error
+                cp.last_error_at = now
+            s.add(cp)
+            s.commit()
+
+    # -- the poll ---------------------------------------------------------------------------------
+
+    def poll(
+        self,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> PollResult:
+        """Fetch everything not yet recorded. Raises MailboxError when the server fails mid-way;
+        what was committed before stays committed, and the next poll continues from there."""
+        if not self.acquire_lease():
+            return PollResult(skipped="another poller holds the lease for this folder")
+        try:
+            result = self._poll(should_stop, progress)
+        except MailboxError as e:
+            self.release_lease(error=str(e))
+            raise
+        except BaseException as e:
+            self.release_lease(error=f"{type(e).__name__}: {e}")
+            raise
+        self.release_lease()
+        return result
+
+    def _poll(
+        self, should_stop: Callable[[], bool], progress: Callable[[int, int], None] | None
+    ) -> PollResult:
+        result = PollResult()
+        mb = self.mailbox_factory(self.cfg, self.password)
+        status = mb.connect()
+        try:
+            result.uidvalidity = status.uidvalidity
+            with Session(self.services.engine) as s:
+                cp = self._checkpoint(s)
+                same = cp.uidvalidity == status.uidvalidity
+                start = cp.last_uid + 1 if same else 1
+                if cp.uidvalidity and not same:
+                    result.uidvalidity_changed = True
+                    log.warning(
+                        "%s/%s: UIDVALIDITY changed %s -> %s: rescanning, known messages are not reprocessed",
+                        self.account,
+                        self.folder,
+                        cp.uidvalidity,
+                        status.uidvalidity,
+                    )
+                    cp.uidvalidity = status.uidvalidity
+                    cp.last_uid = 0
+                    s.add(cp)
+                    s.commit()
+                elif not cp.uidvalidity:
+                    cp.uidvalidity = status.uidvalidity
+                    s.add(cp)
+                    s.commit()
+                known = {
+                    row.uid: row.action_done
+                    for row in s.exec(
+                        select(MailboxUid).where(
+                            MailboxUid.account == self.account,
+                            MailboxUid.folder == self.folder,
+                            MailboxUid.uidvalidity == status.uidvalidity,
+                            MailboxUid.uid >= start,
+                        )
+                    )
+                }
+            uids = mb.uids_from(start)
+            result.seen = len(uids)
+
+            # A crash after the commit but before the server action left these behind.
+            pending = [u for u in uids if u in known and not known[u]]
+            if pending:
+                self._act(mb, status.uidvalidity, pending, result)
+
+            todo = [u for u in uids if u not in known]
+            if result.uidvalidity_changed and todo:
+                todo = self._dedupe_by_message_id(mb, status.uidvalidity, todo, result)
+
+            sizes = mb.sizes(todo) if todo else {}
+            done = 0
+            for batch in _batches(todo, sizes, self.cfg.batch_size, self.cfg.batch_bytes):
+                if should_stop():
+                    break
+                fetched = mb.fetch(batch)
+                self._record(status.uidvalidity, fetched, result)
+                self._act(mb, status.uidvalidity, [m.uid for m in fetched], result)
+                done += len(batch)
+                if progress:
+                    progress(done, len(todo))
+                self._advance(status.uidvalidity, uids)
+            if not todo:
+                self._advance(status.uidvalidity, uids)
+        finally:
+            mb.close()
+        return result
+
+    def _record(self, uidvalidity: int, fetched: list[FetchedMessage], result: PollResult) -> None:
+        """Archive (fsync'd) then commit rows: after this returns the messages are safe."""
+        if not fetched:
+            return
+        shas = [sha256_hex(m.raw) for m in fetched]
+        self.services.archive.put_many([m.raw for m in fetched], shas)
+        leave = self.cfg.after == "leave"
+        now = self.services.clock()
+        with Session(self.services.engine) as s:
+            existing = {
+                row.sha256: row.id
+                for row in s.exec(select(Message).where(col(Message.sha256).in_(set(shas))))
+            }
+            for m, sha in zip(fetched, shas, strict=True):
+                result.fetched += 1
+                result.fetched_bytes += len(m.raw)
+                mid = existing.get(sha)
+                if mid is None:
+                    row = Message(
+                        sha256=sha,
+                        size=len(m.raw),
+                        source="imap",
+                        source_ref=f"{self.account}/{self.folder};UIDVALIDITY={uidvalidity};UID={m.uid}",
+                        received_at=m.internaldate,
+                        received_source="internaldate",
+                    )
+                    s.add(row)
+                    s.flush()
+                    mid = row.id
+                    existing[sha] = mid
+                    result.new_messages += 1
+                    if mid is not None:
+                        result.new_ids.append(mid)
+                else:
+                    result.duplicates += 1
+                s.add(
+                    MailboxUid(
+                        account=self.account,
+                        folder=self.folder,
+                        uidvalidity=uidvalidity,
+                        uid=m.uid,
+                        message_pk=mid or 0,
+                        action_done=leave,
+                        recorded_at=now,
+                    )
+                )
+            s.commit()
+
+    def _act(self, mb: Mailbox, uidvalidity: int, uids: list[int], result: PollResult) -> None:
+        if not uids or self.cfg.after == "leave":
+            return
+        mb.apply_action(uids)
+        with Session(self.services.engine) as s:
+            s.exec(
+                update(MailboxUid)
+                .where(col(MailboxUid.account) == self.account)
+                .where(col(MailboxUid.folder) == self.folder)
+                .where(col(MailboxUid.uidvalidity) == uidvalidity)
+                .where(col(MailboxUid.uid).in_(uids))
+                .values(action_done=True)
+            )
+            s.commit()
+        result.actions += len(uids)
+
+    def _advance(self, uidvalidity: int, uids: list[int]) -> None:
+        """Move the checkpoint to the highest UID below which everything is recorded and acted on."""
+        with Session(self.services.engine) as s:
+            done = {
+                row.uid
+                for row in s.exec(
+                    select(MailboxUid).where(
+                        MailboxUid.account == self.account,
+                        MailboxUid.folder == self.folder,
+                        MailboxUid.uidvalidity == uidvalidity,
+                        MailboxUid.action_done == True,  # noqa: E712
+                    )
+                )
+            }
+            cp = self._checkpoint(s)
+            last = cp.last_uid
+            for uid in uids:
+                if uid <= last:
+                    continue
+                if uid not in done:
+                    break
+                last = uid
+            if last != cp.last_uid:
+                cp.last_uid = last
+                s.add(cp)
+                s.commit()
+
+    def _dedupe_by_message_id(
+        self, mb: Mailbox, uidvalidity: int, todo: list[int], result: PollResult
+    ) -> list[int]:
+        """After a UIDVALIDITY change, map UIDs whose Message-ID we already hold without downloading them."""
+        infos = mb.headers(todo)
+        ids = {i.message_id for i in infos if i.message_id}
+        if not ids:
+            return todo
+        with Session(self.services.engine) as s:
+            known: dict[str, int] = {}
+            for row in s.exec(
+                select(Message).where(col(Message.message_id).in_(ids), Message.source == "imap")
+            ):
+                if row.message_id and row.id is not None:
+                    known.setdefault(row.message_id, row.id)
+            leave = self.cfg.after == "leave"
+            now = self.services.clock()
+            mapped: set[int] = set()
+            for info in infos:
+                mid = known.get(info.message_id or "")
+                if mid is None:
+                    continue
+                s.add(
+                    MailboxUid(
+                        account=self.account,
+                        folder=self.folder,
+                        uidvalidity=uidvalidity,
+                        uid=info.uid,
+                        message_pk=mid,
+                        action_done=leave,
+                        recorded_at=now,
+                    )
+                )
+                mapped.add(info.uid)
+                result.duplicates += 1
+            s.commit()
+        if mapped and not leave:
+            self._act(mb, uidvalidity, sorted(mapped), result)
+        return [u for u in todo if u not in mapped]

@@ -1,0 +1,24 @@
+"""Build the process-wide Services (engine, migrations, archives) from a Config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from intake.config import Config
+from intake.pipeline import Services
+from store.archive import Archive
+from store.engine import make_engine, migrate
+
+
+def build_services(config: Config, *, run_migrations: bool = True) -> Services:
+    data = Path(config.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.db_url)
+    if run_migrations:
+        migrate(engine)
+    return Services(
+        config=config,
+        engine=engine,
+        archive=Archive(data / "messages", ".eml"),
+        blobs=Archive(data / "blobs"),
+    )

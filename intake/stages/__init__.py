@@ -1,0 +1,1 @@
+"""Pipeline stages, one module per concern; each registers itself with `intake.pipeline.stage`."""

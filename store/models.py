@@ -1,0 +1,132 @@
+"""sqlmodel tables: mailbox checkpoints, messages, attachments, quarantine, documents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from store.types import JSONType, UTCDateTime, utcnow
+
+
+def _dt(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _json(default_factory: Any = list) -> Any:
+    return Field(default_factory=default_factory, sa_type=JSONType, nullable=False)
+
+
+class MailboxCheckpoint(SQLModel, table=True):
+    """Where polling of one account+folder stands: UIDVALIDITY and the highest UID fully done."""
+
+    __tablename__ = "mailbox_checkpoint"
+    __table_args__ = (UniqueConstraint("account", "folder"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str
+    folder: str
+    # 0 until the first successful SELECT.
+    uidvalidity: int = Field(default=0, sa_type=BigInteger)
+    # Every UID <= last_uid is recorded (and its server action done); UIDs above it may be partly done.
+    last_uid: int = Field(default=0, sa_type=BigInteger)
+    last_poll_at: datetime | None = _dt()
+    last_success_at: datetime | None = _dt()
+    last_error: str | None = Field(default=None, sa_type=Text)
+    last_error_at: datetime | None = _dt()
+    # Lease so that only one poller works a folder at a time when several daemons share a database.
+    lease_owner: str | None = None
+    lease_until: datetime | None = _dt()
+
+
+class MailboxUid(SQLModel, table=True):
+    """One UID of one folder incarnation (UIDVALIDITY) that has been archived and recorded."""
+
+    __tablename__ = "mailbox_uid"
+    __table_args__ = (UniqueConstraint("account", "folder", "uidvalidity", "uid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str
+    folder: str
+    uidvalidity: int = Field(sa_type=BigInteger)
+    uid: int = Field(sa_type=BigInteger)
+    message_pk: int = Field(sa_column=Column(Integer, ForeignKey("message.id"), nullable=False, index=True))
+    # The configured server action (flag / move) has been applied; "leave" counts as done at once.
+    action_done: bool = False
+    recorded_at: datetime | None = _dt()
+
+
+class Message(SQLModel, table=True):
+    """One raw message, archived byte for byte under its sha256, and what was read from it."""
+
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_state_lease", "state", "lease_until"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(unique=True, index=True, max_length=64)
+    size: int
+    # "imap" or "file"; source_ref says which mailbox/UID or which file it came from (first seen).
+    source: str
+    source_ref: str = Field(sa_type=Text)
+    received_at: datetime | None = _dt(index=True)
+    received_source: str | None = None  # internaldate | received | date
+    # new -> processed | quarantined; processing runs the pipeline stages in order.
+    state: str = Field(default="new", index=True)
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_until: datetime | None = _dt()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    processed_at: datetime | None = _dt()
+    quarantine_reason: str | None = Field(default=None, sa_type=Text)
+
+    # Read from the message by the parse stage.
+    message_id: str | None = Field(default=None, index=True, sa_type=Text)
+    from_addr: str | None = Field(default=None, index=True)
+    from_name: str | None = None
+    reply_to: list[str] = _json()
+    return_path: str | None = None
+    to: list[str] = _json()
+    cc: list[str] = _json()
+    subject: str | None = Field(default=None, sa_type=Text)
+    sent_at: datetime | None = _dt()
+    in_reply_to: str | None = Field(default=None, sa_type=Text)
+    references: list[str] = _json()
+    msg_class: str | None = Field(default=None, index=True)
+    class_reasons: list[str] = _json()
+    cloud_links: list[dict[str, Any]] = _json()
+    headers: dict[str, list[str]] = _json(dict)
+    defects: list[str] = _json()
+    text_body: str | None = Field(default=None, sa_type=Text)
+    html_body: str | None = Field(default=None, sa_type=Text)
+
+
+class AttachmentRow(SQLModel, table=True):
+    """One file carried by a message; its bytes live in the blob store under `sha256`."""
+
+    __tablename__ = "attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_pk: int = Field(sa_column=Column(Integer, ForeignKey("message.id"), nullable=False, index=True))
+    seq: int
+    filename: str = Field(sa_type=Text)
+    content_type: str
+    size: int
+    sha256: str = Field(index=True, max_length=64)
+    disposition: str | None = None
+    container: str = ""
+
+
+class QuarantineEvent(SQLModel, table=True):
+    """Why a message could not be processed; kept as history across replays."""
+
+    __tablename__ = "quarantine_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_pk: int = Field(sa_column=Column(Integer, ForeignKey("message.id"), nullable=False, index=True))
+    stage: str
+    reason: str = Field(sa_type=Text)
+    detail: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    resolved_at: datetime | None = _dt()
