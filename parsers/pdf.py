@@ -1,0 +1,747 @@
+"""Read PDFs with pdfium: positioned glyphs and ruling lines into a Layout of tables and paragraphs."""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from parsers.layout import TICKED, UNTICKED, Layout, Table
+
+
+class PdfError(Exception):
+    """The PDF cannot be read at all; the message is the reason in words."""
+
+
+# Tick marks as they appear in Unicode text layers.
+_TICK_MAP = {
+    "☑": TICKED, "☒": TICKED, "■": TICKED, "√": TICKED, "✓": TICKED, "✔": TICKED, "▣": TICKED,
+    "✅": TICKED, "⊠": TICKED,
+    "☐": UNTICKED, "□": UNTICKED, "▢": UNTICKED, "◻": UNTICKED, "❑": UNTICKED, "❒": UNTICKED,
+}  # fmt: skip
+# Symbol fonts without a ToUnicode map: pdfium reports their codes in the F0xx private-use block (or as
+# the bare Latin-1 code). Wingdings: o/q/¨ empty boxes, þ ticked box, ý crossed box, ü tick;
+# Wingdings 2: R ticked box, T crossed box, £ empty box.
+_WINGDINGS = {0x6F: UNTICKED, 0x71: UNTICKED, 0xA8: UNTICKED, 0xFE: TICKED, 0xFD: TICKED, 0xFC: TICKED}
+_WINGDINGS2 = {0x52: TICKED, 0x54: TICKED, 0xA3: UNTICKED, 0x2A: UNTICKED}
+_PUA_TICKS = {0xF000 + k: v for k, v in {**_WINGDINGS, **_WINGDINGS2}.items()}
+_SYMBOL_CANDIDATES = {chr(k) for k in set(_WINGDINGS) | set(_WINGDINGS2)}
+
+_PAGE_NUMBER = re.compile(r"^[-—–·\s]*(第\s*)?\d{1,4}(\s*页)?(\s*[/／共]\s*\d{1,4}\s*页?)?[-—–·\s]*$")
+_SPACED = re.compile(r"^(?:[\u3400-\u9fff\uf900-\ufaff（）()、]\s+){2,}[\u3400-\u9fff\uf900-\ufaff（）()、]$")
+
+
+@dataclass
+class Char:
+    """One glyph on a page, in top-down page coordinates (points)."""
+
+    c: str
+    x0: float
+    top: float
+    x1: float
+    bottom: float
+
+    @property
+    def h(self) -> float:
+        return self.bottom - self.top
+
+    @property
+    def cx(self) -> float:
+        return (self.x0 + self.x1) / 2
+
+    @property
+    def cy(self) -> float:
+        return (self.top + self.bottom) / 2
+
+
+@dataclass
+class PageInfo:
+    """What one page holds, for deciding between text extraction, OCR and seal detection."""
+
+    index: int
+    width: float
+    height: float
+    chars: int = 0  # real (non-space) characters with usable Unicode
+    bad_chars: int = 0  # unmapped / replacement / private-use glyphs
+    image_area: float = 0.0  # fraction of the page covered by images
+    max_image_pixels: int = 0
+    red_paths: int = 0  # red vector objects: an electronic seal drawn as paths
+    paths: int = 0
+
+    @property
+    def needs_ocr(self) -> bool:
+        """No usable text layer: a scan, text converted to outlines, or a font pdfium cannot map."""
+        if self.chars < 10:
+            return self.image_area > 0.05 or self.paths > 50 or self.bad_chars > 0
+        return self.bad_chars > self.chars
+
+    @property
+    def has_images(self) -> bool:
+        return self.image_area > 0.01
+
+
+@dataclass
+class PdfText:
+    """The text side of a PDF: a Layout, plain text per page, and per-page facts."""
+
+    pages: int
+    layout: Layout
+    page_texts: list[str]
+    info: list[PageInfo]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.page_texts)
+
+    @property
+    def scan_pages(self) -> list[int]:
+        return [p.index for p in self.info if p.needs_ocr]
+
+    @property
+    def is_scan(self) -> bool:
+        """Most pages have no usable text layer (SPEC format pdf_scan)."""
+        if not self.info:
+            return False
+        return len(self.scan_pages) * 2 > len(self.info)
+
+
+def open_pdf(data: bytes) -> pdfium.PdfDocument:
+    """Open with pdfium, turning its failures into PdfError with a reason staff can act on."""
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        msg = str(exc)
+        if "password" in msg.lower():
+            raise PdfError("加密文件，无法打开 (encrypted PDF)") from None
+        if "format" in msg.lower() or "file" in msg.lower():
+            raise PdfError(f"damaged or not a PDF ({msg})") from None
+        raise PdfError(f"unreadable PDF ({msg})") from None
+
+
+def read_pdf(data: bytes | pdfium.PdfDocument, *, max_pages: int = 300, max_chars: int = 400_000) -> PdfText:
+    """Read the text layer of every page (up to `max_pages`) into a Layout with tables and paragraphs."""
+    pdf = open_pdf(bytes(data)) if isinstance(data, bytes | bytearray) else data
+    n = len(pdf)
+    warnings: list[str] = []
+    if n == 0:
+        raise PdfError("PDF has no pages")
+    if n > max_pages:
+        warnings.append(f"only the first {max_pages} of {n} pages were read")
+    blocks: list[str | Table] = []
+    page_texts: list[str] = []
+    infos: list[PageInfo] = []
+    total = 0
+    prev_open = False
+    for i in range(min(n, max_pages)):
+        try:
+            page = pdf[i]
+        except pdfium.PdfiumError as exc:
+            warnings.append(f"page {i + 1} unreadable ({exc})")
+            continue
+        try:
+            info, pblocks, flow = _read_page(page, i)
+        finally:
+            page.close()
+        infos.append(info)
+        if total < max_chars:
+            if (
+                prev_open
+                and flow.starts_flush
+                and blocks
+                and pblocks
+                and isinstance(blocks[-1], str)
+                and isinstance(pblocks[0], str)
+            ):
+                # A paragraph running over the page break is one paragraph in the Word original.
+                head = pblocks.pop(0)
+                assert isinstance(head, str)
+                blocks[-1] = _join(blocks[-1], head)
+            prev_open = flow.ends_wrapped
+            _merge_continued_table(blocks, pblocks)
+            ptext = Layout(blocks=pblocks).text()
+            page_texts.append(ptext)
+            total += len(ptext)
+        else:
+            page_texts.append("")
+    if total >= max_chars:
+        warnings.append(f"text cut at {max_chars} characters")
+    return PdfText(pages=n, layout=Layout(blocks=blocks, source="pdf_text"), page_texts=page_texts,
+                   info=infos, warnings=warnings)  # fmt: skip
+
+
+# ---------------------------------------------------------------- characters
+
+
+def _font_name(tp: Any, i: int) -> str:
+    buf = ctypes.create_string_buffer(128)
+    flags = ctypes.c_int()
+    n = pdfium_c.FPDFText_GetFontInfo(tp, i, buf, 128, ctypes.byref(flags))
+    return buf.raw[: max(n - 1, 0)].decode("latin-1", "replace") if n else ""
+
+
+class _Xform:
+    """PDF user space (origin bottom-left, unrotated) to display space (origin top-left, /Rotate applied)."""
+
+    def __init__(self, page: pdfium.PdfPage) -> None:
+        try:
+            x0, y0, x1, y1 = page.get_cropbox()
+        except Exception:
+            w, h = page.get_size()
+            x0, y0, x1, y1 = 0.0, 0.0, w, h
+        self.x0, self.y0 = x0, y0
+        self.w, self.h = x1 - x0, y1 - y0
+        self.rot = page.get_rotation() % 360
+
+    def pt(self, x: float, y: float) -> tuple[float, float]:
+        x -= self.x0
+        y -= self.y0
+        if self.rot == 90:
+            return y, x
+        if self.rot == 180:
+            return self.w - x, y
+        if self.rot == 270:
+            return self.h - y, self.w - x
+        return x, self.h - y
+
+    def box(self, left: float, bottom: float, right: float, top: float) -> tuple[float, float, float, float]:
+        ax, ay = self.pt(left, bottom)
+        bx, by = self.pt(right, top)
+        return min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)
+
+
+def _page_chars(page: pdfium.PdfPage, xf: _Xform, info: PageInfo) -> list[Char]:
+    textpage = page.get_textpage()
+    tp = textpage.raw
+    n = pdfium_c.FPDFText_CountChars(tp)
+    out: list[Char] = []
+    rect = pdfium_c.FS_RECTF()
+    get_u = pdfium_c.FPDFText_GetUnicode
+    get_box = pdfium_c.FPDFText_GetLooseCharBox
+    for i in range(min(n, 200_000)):
+        u = get_u(tp, i)
+        if u in (0x20, 0x0D, 0x0A, 0x09, 0x3000, 0xA0, 0xFEFF, 0x02):
+            continue
+        if u in (0, 0xFFFD, 0xFFFF) or u < 0x20:
+            info.bad_chars += 1
+            continue
+        c = chr(u)
+        if u in _PUA_TICKS:
+            c = _PUA_TICKS[u]
+        elif c in _TICK_MAP:
+            c = _TICK_MAP[c]
+        elif c in _SYMBOL_CANDIDATES:
+            font = _font_name(tp, i).lower()
+            if "wingdings2" in font.replace(" ", "").replace("-", ""):
+                c = {chr(k): v for k, v in _WINGDINGS2.items()}.get(c, c)
+            elif "wingdings" in font:
+                c = {chr(k): v for k, v in _WINGDINGS.items()}.get(c, c)
+        elif 0xE000 <= u <= 0xF8FF:
+            info.bad_chars += 1
+        elif 0x2E80 <= u <= 0x2FDF or 0xF900 <= u <= 0xFAFF:
+            # Kangxi radicals / compatibility ideographs that fonts map instead of the unified ideograph.
+            c = unicodedata.normalize("NFKC", c)
+        if not get_box(tp, i, ctypes.byref(rect)):
+            continue
+        out.append(Char(c, *xf.box(rect.left, rect.bottom, rect.right, rect.top)))
+    textpage.close()
+    out = dedupe_chars(out)
+    info.chars = sum(1 for ch in out if not ("\ue000" <= ch.c <= "\uf8ff"))
+    return out
+
+
+def dedupe_chars(chars: list[Char], tol: float = 0.35) -> list[Char]:
+    """Drop fake-bold duplicates: the same glyph drawn again at (almost) the same position.
+
+    Word processors fake bold CJK by overprinting each character 2-4 times with a tiny offset; every copy
+    is in the text layer (pdfplumber issue 842).
+    """
+    if len(chars) < 2:
+        return chars
+    grid: dict[tuple[str, int, int], list[Char]] = {}
+    out: list[Char] = []
+    for ch in chars:
+        w = max(ch.x1 - ch.x0, 1.0)
+        h = max(ch.h, 1.0)
+        gx, gy = int(ch.x0 // w), int(ch.top // h)
+        dup = False
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                for o in grid.get((ch.c, gx + dx, gy + dy), ()):
+                    if abs(o.x0 - ch.x0) < tol * w and abs(o.top - ch.top) < tol * h:
+                        dup = True
+                        break
+                if dup:
+                    break
+            if dup:
+                break
+        if not dup:
+            grid.setdefault((ch.c, gx, gy), []).append(ch)
+            out.append(ch)
+    return out
+
+
+# ---------------------------------------------------------------- ruling lines and tables
+
+
+@dataclass
+class _Seg:
+    horizontal: bool
+    pos: float  # y for horizontal, x for vertical (top-down coordinates)
+    a: float  # start along the line
+    b: float  # end along the line
+
+
+def _page_graphics(page: pdfium.PdfPage, xf: _Xform, info: PageInfo) -> list[_Seg]:
+    segs: list[_Seg] = []
+    area = max(info.width * info.height, 1.0)
+    img_area = 0.0
+    count = 0
+    fill = ctypes.c_int()
+    stroke = ctypes.c_int()
+    r, g, b, a = (ctypes.c_uint() for _ in range(4))
+    x = ctypes.c_float()
+    y = ctypes.c_float()
+    for obj in page.get_objects(max_depth=3):
+        count += 1
+        if count > 50_000:
+            break
+        t = obj.type
+        if t == pdfium_c.FPDF_PAGEOBJ_IMAGE:
+            try:
+                l_, b_, r_, t_ = obj.get_bounds()
+                img_area += max(0.0, (r_ - l_) * (t_ - b_))
+                if isinstance(obj, pdfium.PdfImage):
+                    w, h = obj.get_px_size()
+                    info.max_image_pixels = max(info.max_image_pixels, int(w) * int(h))
+            except Exception:  # a broken image dictionary only loses this hint
+                pass
+            continue
+        if t != pdfium_c.FPDF_PAGEOBJ_PATH:
+            continue
+        info.paths += 1
+        raw = obj.raw
+        pdfium_c.FPDFPath_GetDrawMode(raw, ctypes.byref(fill), ctypes.byref(stroke))
+        rgba = (ctypes.byref(r), ctypes.byref(g), ctypes.byref(b), ctypes.byref(a))
+        if (fill.value and pdfium_c.FPDFPageObj_GetFillColor(raw, *rgba) and _red(r, g, b)) or (
+            stroke.value and pdfium_c.FPDFPageObj_GetStrokeColor(raw, *rgba) and _red(r, g, b)
+        ):
+            info.red_paths += 1
+        nseg = pdfium_c.FPDFPath_CountSegments(raw)
+        if nseg <= 0 or nseg > 400:
+            continue
+        m = obj.get_matrix()
+        pts: list[tuple[float, float, int, bool]] = []
+        for k in range(nseg):
+            sg = pdfium_c.FPDFPath_GetPathSegment(raw, k)
+            pdfium_c.FPDFPathSegment_GetPoint(sg, ctypes.byref(x), ctypes.byref(y))
+            px = m.a * x.value + m.c * y.value + m.e
+            py = m.b * x.value + m.d * y.value + m.f
+            dx, dy = xf.pt(px, py)
+            pts.append(
+                (dx, dy, pdfium_c.FPDFPathSegment_GetType(sg), bool(pdfium_c.FPDFPathSegment_GetClose(sg)))
+            )
+        _path_to_segments(pts, bool(stroke.value), bool(fill.value), segs)
+    info.image_area = min(img_area / area, 1.0)
+    return segs
+
+
+def _red(r: ctypes.c_uint, g: ctypes.c_uint, b: ctypes.c_uint) -> bool:
+    return r.value > 150 and g.value < 110 and b.value < 110 and r.value - max(g.value, b.value) > 80
+
+
+def _path_to_segments(
+    pts: list[tuple[float, float, int, bool]], stroked: bool, filled: bool, out: list[_Seg]
+) -> None:
+    xs = [p[0] for p in pts]
+    ys = [p[1] for p in pts]
+    w = max(xs) - min(xs)
+    h = max(ys) - min(ys)
+    if filled and not stroked:
+        # Borders exported as thin filled rectangles: keep their centre line; big fills are shading.
+        if h <= 3 and w > 3:
+            out.append(_Seg(True, (max(ys) + min(ys)) / 2, min(xs), max(xs)))
+        elif w <= 3 and h > 3:
+            out.append(_Seg(False, (max(xs) + min(xs)) / 2, min(ys), max(ys)))
+        return
+    if not stroked:
+        return
+    start: tuple[float, float] | None = None
+    prev: tuple[float, float] | None = None
+    for px, py, typ, close in pts:
+        if typ == pdfium_c.FPDF_SEGMENT_MOVETO or prev is None:
+            start = prev = (px, py)
+            continue
+        if typ == pdfium_c.FPDF_SEGMENT_LINETO:
+            _add_line(prev, (px, py), out)
+        prev = (px, py)
+        if close and start is not None:
+            _add_line(prev, start, out)
+            prev = start
+
+
+def _add_line(p: tuple[float, float], q: tuple[float, float], out: list[_Seg]) -> None:
+    (x0, y0), (x1, y1) = p, q
+    if abs(y0 - y1) <= 1.0 and abs(x1 - x0) > 2:
+        out.append(_Seg(True, (y0 + y1) / 2, min(x0, x1), max(x0, x1)))
+    elif abs(x0 - x1) <= 1.0 and abs(y1 - y0) > 2:
+        out.append(_Seg(False, (x0 + x1) / 2, min(y0, y1), max(y0, y1)))
+
+
+@dataclass
+class _Cell:
+    x0: float
+    top: float
+    x1: float
+    bottom: float
+    row: int
+    chars: list[Char] = field(default_factory=list)
+
+
+@dataclass
+class _GridTable:
+    x0: float
+    top: float
+    x1: float
+    bottom: float
+    cells: list[_Cell]
+
+
+def _cluster(values: Iterable[float], tol: float = 2.0) -> list[float]:
+    out: list[float] = []
+    for v in sorted(values):
+        if out and v - out[-1] <= tol:
+            continue
+        out.append(v)
+    return out
+
+
+def _find_tables(segs: list[_Seg]) -> list[_GridTable]:
+    if len(segs) < 4:
+        return []
+    # Connected groups of lines (with a little slack: borders of adjacent cells rarely meet exactly).
+    tol = 2.5
+    parent = list(range(len(segs)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    hs = [i for i, s in enumerate(segs) if s.horizontal]
+    vs = [i for i, s in enumerate(segs) if not s.horizontal]
+    if not hs or not vs or len(hs) * len(vs) > 400_000:
+        return []
+    for i in hs:
+        h = segs[i]
+        for j in vs:
+            v = segs[j]
+            if h.a - tol <= v.pos <= h.b + tol and v.a - tol <= h.pos <= v.b + tol:
+                ri, rj = find(i), find(j)
+                if ri != rj:
+                    parent[ri] = rj
+    groups: dict[int, list[_Seg]] = {}
+    for i, s in enumerate(segs):
+        groups.setdefault(find(i), []).append(s)
+    tables: list[_GridTable] = []
+    for group in groups.values():
+        gh = [s for s in group if s.horizontal]
+        gv = [s for s in group if not s.horizontal]
+        if len(gh) < 2 or len(gv) < 2:
+            continue
+        t = _grid_from_lines(gh, gv, tol)
+        if t is not None:
+            tables.append(t)
+    tables.sort(key=lambda t: t.top)
+    return tables
+
+
+def _grid_from_lines(gh: list[_Seg], gv: list[_Seg], tol: float) -> _GridTable | None:
+    ys = _cluster([s.pos for s in gh])
+    xs = _cluster([s.pos for s in gv])
+    if len(ys) < 2 or len(xs) < 2 or len(ys) * len(xs) > 20_000:
+        return None
+
+    def covered_h(y: float, xa: float, xb: float) -> bool:
+        mid = (xa + xb) / 2
+        return any(abs(s.pos - y) <= tol and s.a - tol <= mid <= s.b + tol for s in gh)
+
+    def covered_v(x: float, ya: float, yb: float) -> bool:
+        mid = (ya + yb) / 2
+        return any(abs(s.pos - x) <= tol and s.a - tol <= mid <= s.b + tol for s in gv)
+
+    nr, nc = len(ys) - 1, len(xs) - 1
+    # Grid slots merged into cells by the absence of a border between them (union-find over slots).
+    parent = list(range(nr * nc))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(nr):
+        for j in range(nc):
+            if j + 1 < nc and not covered_v(xs[j + 1], ys[i], ys[i + 1]):
+                parent[find(i * nc + j)] = find(i * nc + j + 1)
+            if i + 1 < nr and not covered_h(ys[i + 1], xs[j], xs[j + 1]):
+                parent[find(i * nc + j)] = find((i + 1) * nc + j)
+    # A slot with no border at all on its outer side lies outside the table (ragged tables).
+    boxes: dict[int, list[int]] = {}
+    for i in range(nr):
+        for j in range(nc):
+            root = find(i * nc + j)
+            b = boxes.setdefault(root, [i, j, i, j])
+            b[0], b[1] = min(b[0], i), min(b[1], j)
+            b[2], b[3] = max(b[2], i), max(b[3], j)
+    cells: list[_Cell] = []
+    for r0, c0, r1, c1 in boxes.values():
+        x0, x1, top, bottom = xs[c0], xs[c1 + 1], ys[r0], ys[r1 + 1]
+        # Keep only slots enclosed by borders on the top and left (drops the void around ragged grids).
+        if not (covered_h(top, x0, x1) or covered_v(x0, top, bottom)):
+            continue
+        cells.append(_Cell(x0, top, x1, bottom, row=r0))
+    if len(cells) < 2:
+        return None
+    return _GridTable(xs[0], ys[0], xs[-1], ys[-1], cells)
+
+
+def _table_rows(t: _GridTable) -> list[list[str]]:
+    rows: dict[int, list[_Cell]] = {}
+    for c in t.cells:
+        rows.setdefault(c.row, []).append(c)
+    out: list[list[str]] = []
+    for r in sorted(rows):
+        cells = sorted(rows[r], key=lambda c: c.x0)
+        out.append([_cell_text(c) for c in cells])
+    return out
+
+
+# ---------------------------------------------------------------- lines and paragraphs
+
+
+def _is_cjk(c: str) -> bool:
+    o = ord(c)
+    return (
+        0x3000 <= o <= 0x303F
+        or 0x3400 <= o <= 0x9FFF
+        or 0xF900 <= o <= 0xFAFF
+        or 0xFF00 <= o <= 0xFFEF
+        or 0x20000 <= o <= 0x3FFFF
+        or c in (TICKED, UNTICKED)
+    )
+
+
+def _lines(chars: list[Char]) -> list[list[Char]]:
+    if not chars:
+        return []
+    chars = sorted(chars, key=lambda c: c.cy)
+    lines: list[list[Char]] = []
+    cur: list[Char] = [chars[0]]
+    cy = chars[0].cy
+    h = max(chars[0].h, 1.0)
+    for ch in chars[1:]:
+        if abs(ch.cy - cy) <= 0.45 * max(h, ch.h):
+            cur.append(ch)
+        else:
+            lines.append(sorted(cur, key=lambda c: c.x0))
+            cur = [ch]
+            cy, h = ch.cy, max(ch.h, 1.0)
+    lines.append(sorted(cur, key=lambda c: c.x0))
+    return lines
+
+
+def _line_text(line: list[Char]) -> str:
+    parts: list[str] = [line[0].c]
+    for a, b in itertools.pairwise(line):
+        gap = b.x0 - a.x1
+        h = max(a.h, b.h, 1.0)
+        if a.c in (TICKED, UNTICKED):
+            pass  # a box belongs to the option text after it
+        elif b.c in (TICKED, UNTICKED) and gap > 0.1 * h:
+            parts.append(" ")
+        elif _is_cjk(a.c) or _is_cjk(b.c):
+            # CJK text is set solid; Writer/Word add ~0.22 h between CJK and Latin runs that is not a
+            # space in the source, while a typed space measures ~0.34 h.
+            if gap > 0.28 * h:
+                parts.append(" ")
+        elif gap > 0.12 * h:
+            parts.append(" ")
+        parts.append(b.c)
+    return fix_text("".join(parts))
+
+
+_MOJIBAKE = re.compile(r"[\u00a1-\u00fe]")
+
+
+def fix_text(s: str) -> str:
+    """Undo text-layer damage: spaced-out CJK titles, GBK bytes shown as Latin-1."""
+    if _SPACED.match(s):
+        s = re.sub(r"\s+", "", s)
+    if len(s) >= 4 and len(_MOJIBAKE.findall(s)) * 10 >= len(s) * 6:
+        try:
+            fixed = s.encode("latin-1").decode("gb18030")
+            if sum(1 for c in fixed if "\u4e00" <= c <= "\u9fff") * 2 >= len(fixed.strip()):
+                s = fixed
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return s
+
+
+def _cell_text(cell: _Cell) -> str:
+    lines = _lines(cell.chars)
+    if not lines:
+        return ""
+    out: list[str] = []
+    width = cell.x1 - cell.x0
+    for k, line in enumerate(lines):
+        text = _line_text(line)
+        if k:
+            prev = lines[k - 1]
+            h = max(c.h for c in prev)
+            # A line that runs to the cell's right edge was wrapped, not ended.
+            if cell.x1 - prev[-1].x1 < max(2.0 * h, 0.08 * width):
+                out.append(_join(out.pop(), text))
+                continue
+        out.append(text)
+    return "\n".join(out)
+
+
+def _join(a: str, b: str) -> str:
+    if a and b and a[-1].isascii() and a[-1].isalnum() and b[0].isascii() and b[0].isalnum():
+        return a + " " + b
+    return a + b
+
+
+@dataclass
+class _PageFlow:
+    """Whether the page's first paragraph may continue the previous page's last, and vice versa."""
+
+    starts_flush: bool = False
+    ends_wrapped: bool = False
+
+
+def _paragraphs(chars: list[Char], page_w: float, page_h: float, flow: _PageFlow) -> list[tuple[float, str]]:
+    lines = _lines(chars)
+    kept: list[list[Char]] = []
+    for line in lines:
+        text = "".join(c.c for c in line)
+        near_edge = line[0].top < page_h * 0.08 or line[-1].bottom > page_h * 0.92
+        if near_edge and _PAGE_NUMBER.match(text):
+            continue
+        kept.append(line)
+    if not kept:
+        return []
+    right = max(line[-1].x1 for line in kept)
+    left = min(line[0].x0 for line in kept)
+    paras: list[tuple[float, str]] = []
+    prev: list[Char] | None = None
+    for line in kept:
+        text = _line_text(line)
+        if prev is not None and paras:
+            h = max(c.h for c in prev)
+            wrapped = right - prev[-1].x1 < 2.0 * h and prev[-1].x1 - prev[0].x0 > (right - left) * 0.6
+            close = line[0].top - prev[-1].bottom < 0.9 * h
+            indented = line[0].x0 > left + 1.5 * h
+            same_size = 0.75 < max(c.h for c in line) / h < 1.33
+            if wrapped and close and not indented and same_size:
+                y, t = paras.pop()
+                paras.append((y, _join(t, text)))
+                prev = line
+                continue
+        paras.append((line[0].top, text))
+        prev = line
+    first, last = kept[0], kept[-1]
+    h = max(c.h for c in first)
+    flow.starts_flush = first[0].x0 <= left + 0.5 * h
+    flow.ends_wrapped = right - last[-1].x1 < 2.0 * h and last[-1].x1 - last[0].x0 > (right - left) * 0.6
+    return paras
+
+
+def _read_page(page: pdfium.PdfPage, index: int) -> tuple[PageInfo, list[str | Table], _PageFlow]:
+    w, h = page.get_size()
+    info = PageInfo(index=index, width=w, height=h)
+    xf = _Xform(page)
+    chars = _page_chars(page, xf, info)
+    segs = _page_graphics(page, xf, info)
+    tables = _find_tables(segs) if chars else []
+    loose: list[Char] = []
+    for ch in chars:
+        for t in tables:
+            if t.x0 - 1 <= ch.cx <= t.x1 + 1 and t.top - 1 <= ch.cy <= t.bottom + 1:
+                for cell in t.cells:
+                    if cell.x0 <= ch.cx <= cell.x1 and cell.top <= ch.cy <= cell.bottom:
+                        cell.chars.append(ch)
+                        break
+                else:
+                    loose.append(ch)
+                break
+        else:
+            loose.append(ch)
+    items: list[tuple[float, str | Table]] = []
+    flow = _PageFlow()
+    for y, text in _paragraphs(loose, w, h, flow):
+        items.append((y, text))
+    for t in tables:
+        rows = [r for r in _table_rows(t) if any(c.strip() for c in r)]
+        if rows:
+            items.append((t.top, Table(rows=rows)))
+    items.sort(key=lambda it: it[0])
+    blocks = [b for _, b in items]
+    if blocks and isinstance(blocks[0], Table):
+        flow.starts_flush = False
+    if blocks and isinstance(blocks[-1], Table):
+        flow.ends_wrapped = False
+    return info, blocks, flow
+
+
+def _merge_continued_table(blocks: list[str | Table], new: list[str | Table]) -> None:
+    """Join a table that a page break split in two, as the Word original has it."""
+    if blocks and new and isinstance(blocks[-1], Table) and isinstance(new[0], Table):
+        prev, cont = blocks[-1], new[0]
+        first = cont.rows[0] if cont.rows else []
+        last = prev.rows[-1] if prev.rows else []
+        rows = list(cont.rows)
+        # The row that straddled the break: its label cell is empty on the second page.
+        if first and last and len(first) == len(last) and not first[0].strip():
+            prev.rows[-1] = [_join(a, b) if b else a for a, b in zip(last, first, strict=False)]
+            rows = rows[1:]
+        prev.rows.extend(rows)
+        blocks.extend(new[1:])
+        return
+    blocks.extend(new)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def render_page(
+    pdf: pdfium.PdfDocument,
+    index: int,
+    dpi: float = 150,
+    max_pixels: int = 40_000_000,
+    info: PageInfo | None = None,
+) -> Any:
+    """Render one page to a PIL RGB image, refusing pages whose images would blow the memory budget."""
+    if info is not None and info.max_image_pixels > max_pixels * 4:
+        raise PdfError(
+            f"page {index + 1} holds an image of {info.max_image_pixels:,} pixels (decompression bomb?)"
+        )
+    page = pdf[index]
+    try:
+        w, h = page.get_size()
+        scale = dpi / 72.0
+        if w * h * scale * scale > max_pixels:
+            scale = (max_pixels / max(w * h, 1.0)) ** 0.5
+        bitmap = page.render(scale=scale, may_draw_forms=True)
+        return bitmap.to_pil().convert("RGB")
+    finally:
+        page.close()
