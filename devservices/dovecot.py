@@ -21,7 +21,7 @@ from devservices.ports import LOCALHOST, DevServiceError, ensure_debian_packages
 
 DEBIAN_PACKAGES = ("dovecot-core", "dovecot-imapd")
 _USER_RE = re.compile(r"^[A-Za-z0-9._+@-]+$")
-# Dovecot's \Recent is session state: the server refuses it in APPEND, so it is never copied
+# \Recent is session state (RFC 3501): not a stored flag, and the server refuses it in APPEND
 _SESSION_FLAGS = {b"\\Recent"}
 
 
@@ -63,7 +63,7 @@ class Dovecot:
         self.start_timeout = start_timeout
         self.conf_path = self.workdir / "dovecot.conf"
         self.log_path = self.workdir / "dovecot.log"
-        self.users_path = self.workdir / "users"
+        self.users_dir = self.workdir / "passwd.d"
         self.home_root = self.workdir / "home"
         self._certs: CertPair | None = None
         self._users: dict[str, str] = {}
@@ -144,7 +144,12 @@ class Dovecot:
         return self._certs.cafile if self._certs is not None else None
 
     def add_user(self, name: str, password: str) -> None:
-        """Create (or re-password) a user; works while the server runs (passwd-file is re-read on change)."""
+        """Create (or re-password) a user; works while the server runs.
+
+        Each user has its own passwd-file (the passdb path is DIR/passwd.d/%u): Dovecot checks a
+        passwd-file for changes at most once a second, so a user added to a shared file right after a
+        login could not log in yet. A changed password may likewise take up to a second to apply.
+        """
         if not _USER_RE.match(name):
             raise ValueError(f"user name {name!r} must match {_USER_RE.pattern}")
         if any(c in password for c in ":\r\n"):
@@ -226,16 +231,14 @@ class Dovecot:
         if ssl:
             assert self.ssl_port is not None and self.cafile is not None
             c = IMAPClient(
-                "localhost", self.ssl_port, ssl=True, ssl_context=client_context(self.cafile), timeout=timeout
+                self.host, self.ssl_port, ssl=True, ssl_context=client_context(self.cafile), timeout=timeout
             )
         else:
             c = IMAPClient(self.host, self.port, ssl=False, timeout=timeout)
             if starttls:
                 assert self.cafile is not None
-                ctx = client_context(self.cafile)
-                # the server name is "localhost" in the certificate; we connect by address
-                ctx.check_hostname = False
-                c.starttls(ctx)
+                # verified with the hostname check on: the certificate names IP:127.0.0.1 and localhost
+                c.starttls(client_context(self.cafile))
         c.normalise_times = False
         c.login(user, self._users[user])
         return c
@@ -262,13 +265,17 @@ class Dovecot:
         return int(m.group(1))
 
     def flags(self, user: str, folder: str = "INBOX") -> dict[int, tuple[str, ...]]:
-        """UID -> flags, as strings like '\\Seen'."""
+        """UID -> stored flags, as strings like '\\Seen' (\\Recent, which is per session, left out)."""
         with self.client(user) as c:
             c.select_folder(folder, readonly=True)
             uids = c.search("ALL")
             data = c.fetch(uids, ["FLAGS"]) if uids else {}
         return {
-            int(uid): tuple(f.decode() if isinstance(f, bytes) else str(f) for f in item[b"FLAGS"])
+            int(uid): tuple(
+                f.decode() if isinstance(f, bytes) else str(f)
+                for f in item[b"FLAGS"]
+                if f not in _SESSION_FLAGS
+            )
             for uid, item in data.items()
         }
 
@@ -290,7 +297,7 @@ class Dovecot:
             StoredMessage(
                 uid=int(uid),
                 internaldate=item[b"INTERNALDATE"],
-                flags=tuple(item[b"FLAGS"]),
+                flags=tuple(f for f in item[b"FLAGS"] if f not in _SESSION_FLAGS),
                 raw=item[b"BODY[]"],
             )
             for uid, item in sorted(data.items())
@@ -324,8 +331,7 @@ class Dovecot:
             self._doveadm("mailbox", "update", "-u", user, "--uid-validity", str(new_value), folder)
         with self.client(user) as c:
             for m in kept:
-                flags = tuple(f for f in m.flags if f not in _SESSION_FLAGS)
-                c.append(folder, m.raw, flags=flags, msg_time=m.internaldate)
+                c.append(folder, m.raw, flags=m.flags, msg_time=m.internaldate)
         new = self.uidvalidity(user, folder)
         if new == old:
             raise DevServiceError(f"UIDVALIDITY of {user}/{folder} stayed {old}")
@@ -358,12 +364,17 @@ class Dovecot:
         self.conf_path.write_text(self._config())
 
     def _write_users(self) -> None:
-        lines = "".join(f"{u}:{{PLAIN}}{p}\n" for u, p in self._users.items())
-        tmp = self.users_path.with_suffix(".tmp")
-        tmp.write_text(lines)
-        tmp.chmod(0o644)
-        # rename, so the auth process never reads a half-written file
-        tmp.replace(self.users_path)
+        self.users_dir.mkdir(exist_ok=True)
+        for user, password in self._users.items():
+            path = self.users_dir / user
+            line = f"{user}:{{PLAIN}}{password}\n"
+            if path.exists() and path.read_text() == line:
+                continue
+            tmp = path.with_name(f".{user}.tmp")
+            tmp.write_text(line)
+            tmp.chmod(0o644)
+            # rename, so the auth process never reads a half-written file
+            tmp.replace(path)
 
     def _make_home(self, user: str | None) -> None:
         # homes and rawlog dirs belong to the mail user: Dovecot creates the Maildir inside, and
@@ -405,7 +416,7 @@ class Dovecot:
             "imap_id_log = *\n"
             f"{rawlog}{debug}"
             "passdb {\n  driver = passwd-file\n"
-            f"  args = scheme=PLAIN username_format=%u {self.users_path}\n}}\n"
+            f"  args = scheme=PLAIN username_format=%u {self.users_dir}/%u\n}}\n"
             "userdb {\n  driver = static\n"
             f"  args = uid=nobody gid=nogroup home={self.home_root}/%u\n}}\n"
             "mail_location = maildir:~/Maildir\n"

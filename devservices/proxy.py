@@ -186,11 +186,16 @@ class TcpProxy:
     def _accept_loop(self) -> None:
         listener = self._listener
         assert listener is not None
+        # a timeout, because closing a socket does not wake a thread blocked in accept() on Linux
+        listener.settimeout(0.1)
         while not self._stopping.is_set():
             try:
                 client, _ = listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            client.settimeout(None)
             if self._refuse_new:
                 client.close()
                 continue
