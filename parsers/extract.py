@@ -20,8 +20,8 @@ from parsers.word import normalize_ticks
 _WS = re.compile(r"\s+")
 _PAREN = re.compile(r"\([^()]*\)")
 _UNDERSCORES = re.compile(r"[_＿‗]{2,}|[_＿]+(?=\s|$)|(?<=\s)[_＿]+")
-_CJK_START = re.compile(r"^[\u2e80-\u9fff\uff00-\uffef]")
-_CJK_END = re.compile(r"[\u2e80-\u9fff\uff00-\uffef]$")
+_LATIN_START = re.compile(r"^[A-Za-z]")
+_LATIN_END = re.compile(r"[A-Za-z.,;:!?]$")
 
 # Group labels of the template's left column (rows that only say what the next cells are about).
 _GROUP_LABELS = ("申报人员", "联系人情况", "单位经营情况", "单位人才情况", "平台人才情况", "模型指标",
@@ -105,13 +105,16 @@ def _clean_blank(text: str) -> str:
 
 
 def _join_lines(text: str) -> str:
-    """One-line value from a cell with line breaks: CJK joins without a space, Latin with one."""
+    """One-line value from a cell with line breaks: joined directly, with a space only between Latin words.
+
+    A break inside a Chinese name or an address number is the applicant wrapping a narrow cell.
+    """
     out = ""
     for line in text.split("\n"):
         line = _WS.sub(" ", line).strip()
         if not line:
             continue
-        if out and not (_CJK_END.search(out) and _CJK_START.search(line)):
+        if out and _LATIN_END.search(out) and _LATIN_START.search(line):
             out += " "
         out += line
     return out

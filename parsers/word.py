@@ -449,7 +449,7 @@ def convert_batch(
 
     Returns the converted bytes per input, None where LibreOffice produced nothing. Raises WordError
     when LibreOffice is missing or times out. `target` is a LibreOffice filter spec ("docx", "doc",
-    "pdf", 'doc:"MS Word 97"').
+    "pdf", "doc:MS Word 97").
     """
     binary = find_soffice(soffice)
     ext = target.split(":")[0]
