@@ -25,6 +25,10 @@ _USER_RE = re.compile(r"^[A-Za-z0-9._+@-]+$")
 _SESSION_FLAGS = {b"\\Recent"}
 
 
+class _PortInUse(DevServiceError):
+    pass
+
+
 @dataclass(frozen=True)
 class StoredMessage:
     uid: int
@@ -58,6 +62,9 @@ class Dovecot:
         self.tls = tls
         self.mail_debug = mail_debug
         self.rawlog = rawlog
+        # ports we picked may be taken by another process before Dovecot binds them: then start() picks
+        # new ones, but only before the first successful start (clients are configured with them after)
+        self._pick_ports = port is None and ssl_port is None
         self.port = port or free_port()
         self.ssl_port: int | None = (ssl_port or free_port()) if tls else None
         self.start_timeout = start_timeout
@@ -81,7 +88,22 @@ class Dovecot:
         if shutil.which("dovecot") is None:
             raise DevServiceError("dovecot binary not found although dovecot-core is installed")
         t0 = time.monotonic()
+        for attempt in range(3):
+            try:
+                self._start_once()
+                break
+            except _PortInUse:
+                if not self._pick_ports or attempt == 2:
+                    raise
+                self.port = free_port()
+                self.ssl_port = free_port() if self.tls else None
+        self._pick_ports = False
+        self.startup_seconds = time.monotonic() - t0
+        return self
+
+    def _start_once(self) -> None:
         self._prepare()
+        log_size = self.log_path.stat().st_size if self.log_path.exists() else 0
         stderr = open(self.workdir / "dovecot.stderr", "ab")  # noqa: SIM115 - handed to the child
         try:
             # -F: stay in the foreground as our child, so its PID is the group id of all its processes
@@ -97,11 +119,11 @@ class Dovecot:
         _proc.register(self)
         try:
             self._wait_ready()
-        except BaseException:
+        except BaseException as exc:
             self.kill()
+            if b"Address already in use" in _read_from(self.log_path, log_size):
+                raise _PortInUse(str(exc)) from None
             raise
-        self.startup_seconds = time.monotonic() - t0
-        return self
 
     def stop(self) -> None:
         """Orderly shutdown (SIGTERM to the master), then SIGKILL of anything left in its process group."""
@@ -458,6 +480,15 @@ class Dovecot:
 def _ensure_folder(c: Any, folder: str) -> None:
     if folder.upper() != "INBOX" and not c.folder_exists(folder):
         c.create_folder(folder)
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            return f.read()
+    except OSError:
+        return b""
 
 
 def _is_timestamp(b: bytes) -> bool:

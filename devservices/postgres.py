@@ -47,6 +47,9 @@ class Postgres:
     def __init__(self, workdir: Path | str | None = None, *, port: int | None = None) -> None:
         self.workdir = _proc.work_dir(workdir, "devservices-postgres-")
         self.host = LOCALHOST
+        # a port we picked may be taken before the server binds it: start() then picks another, but only
+        # before the first successful start
+        self._pick_port = port is None
         self.port = port or free_port()
         self.user = "postgres"
         self.data_dir = self.workdir / "data"
@@ -72,21 +75,33 @@ class Postgres:
                 "--locale=C.UTF-8", "--no-sync",
             )  # fmt: skip
             self.initdb_seconds = time.monotonic() - t0
-        options = f"-c listen_addresses={self.host} -p {self.port} -k {self.socket_dir} -c fsync=off"
-        options += " -c synchronous_commit=off -c full_page_writes=off"
         _proc.register(self)
-        try:
-            self._as_postgres(
-                "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "-w", "-t", "60",
-                "-o", options, "start",
-            )  # fmt: skip
-        except DevServiceError:
-            self._pid = self._read_pid()
-            self.kill()
-            raise
+        for attempt in range(3):
+            log_size = self.log_path.stat().st_size
+            try:
+                self._pg_ctl_start()
+                break
+            except DevServiceError:
+                self._pid = self._read_pid()
+                self.kill()
+                with self.log_path.open("rb") as f:
+                    f.seek(log_size)
+                    in_use = b"Address already in use" in f.read()
+                if not (in_use and self._pick_port) or attempt == 2:
+                    raise
+                self.port = free_port()
+        self._pick_port = False
         self._pid = self._read_pid()
         self.startup_seconds = time.monotonic() - t0
         return self
+
+    def _pg_ctl_start(self) -> None:
+        options = f"-c listen_addresses={self.host} -p {self.port} -k {self.socket_dir} -c fsync=off"
+        options += " -c synchronous_commit=off -c full_page_writes=off"
+        self._as_postgres(
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "-w", "-t", "60",
+            "-o", options, "start",
+        )  # fmt: skip
 
     def stop(self) -> None:
         """Fast shutdown (disconnects clients, rolls back open transactions); SIGKILL if that fails."""

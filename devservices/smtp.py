@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import mailbox
 import threading
@@ -182,6 +183,7 @@ class SmtpServer:
             raise ValueError(f"mode must be plain, smtps or starttls, not {mode!r}")
         self.mode: Mode = mode
         self.host = LOCALHOST
+        self._pick_port = port is None
         self.port = port or free_port()
         self.users: dict[str, str] = dict(users or {})
         self.require_auth = bool(self.users) if require_auth is None else require_auth
@@ -209,6 +211,22 @@ class SmtpServer:
         if self._maildir_path is not None:
             # aiosmtpd's own Mailbox handler fails on a missing Maildir; create=True makes it
             self.maildir = mailbox.Maildir(self._maildir_path, create=True)
+        for attempt in range(3):
+            try:
+                self._controller = self._start_controller()
+                break
+            except DevServiceError as exc:
+                in_use = isinstance(exc.__cause__, OSError) and exc.__cause__.errno == errno.EADDRINUSE
+                if not (in_use and self._pick_port) or attempt == 2:
+                    raise
+                # the port we picked was taken meanwhile by another process: pick again
+                self.port = free_port()
+        self._pick_port = False
+        _proc.register(self)
+        self.startup_seconds = time.monotonic() - t0
+        return self
+
+    def _start_controller(self) -> _Controller:
         kwargs: dict[str, Any] = {
             "hostname": self.host,
             "port": self.port,
@@ -237,10 +255,7 @@ class SmtpServer:
             with contextlib.suppress(Exception):
                 controller.stop(no_assert=True)
             raise DevServiceError(f"SMTP server could not start on {self.host}:{self.port}: {exc}") from exc
-        self._controller = controller
-        _proc.register(self)
-        self.startup_seconds = time.monotonic() - t0
-        return self
+        return controller
 
     def stop(self) -> None:
         if self._controller is not None:
