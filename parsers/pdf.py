@@ -596,21 +596,41 @@ def fix_text(s: str) -> str:
     return s
 
 
+_NO_LINE_START = set("，。、；：？！）》」』】〕…,.;:?!)%％")
+
+
+def _char_w(line: list[Char]) -> float:
+    ws = sorted(c.x1 - c.x0 for c in line if _is_cjk(c.c))
+    return ws[len(ws) // 2] if ws else max(c.h for c in line) * 0.85
+
+
+def _wrapped(prev: list[Char], nxt: list[Char], right: float, full_gap: float) -> bool:
+    """Whether `prev` ran on into `nxt` (a soft wrap) rather than ending its paragraph.
+
+    A wrapped line stops where the next character no longer fits: within about one character of the
+    fullest line in the same box (kinsoku can push one more character over). A line starting with
+    closing punctuation is always a continuation.
+    """
+    if nxt and nxt[0].c in _NO_LINE_START:
+        return True
+    gap = right - prev[-1].x1
+    return gap - full_gap < 1.5 * _char_w(prev)
+
+
 def _cell_text(cell: _Cell) -> str:
     lines = _lines(cell.chars)
     if not lines:
         return ""
+    full_gap = min(cell.x1 - line[-1].x1 for line in lines)
+    # The fullest line only sets the reference when it is close to the border (cell padding + a char).
+    if full_gap > 3.0 * _char_w(lines[0]) + 8:
+        full_gap = -1e9
     out: list[str] = []
-    width = cell.x1 - cell.x0
     for k, line in enumerate(lines):
         text = _line_text(line)
-        if k:
-            prev = lines[k - 1]
-            h = max(c.h for c in prev)
-            # A line that runs to the cell's right edge was wrapped, not ended.
-            if cell.x1 - prev[-1].x1 < max(2.0 * h, 0.08 * width):
-                out.append(_join(out.pop(), text))
-                continue
+        if k and _wrapped(lines[k - 1], line, cell.x1, full_gap):
+            out.append(_join(out.pop(), text))
+            continue
         out.append(text)
     return "\n".join(out)
 
@@ -648,7 +668,7 @@ def _paragraphs(chars: list[Char], page_w: float, page_h: float, flow: _PageFlow
         text = _line_text(line)
         if prev is not None and paras:
             h = max(c.h for c in prev)
-            wrapped = right - prev[-1].x1 < 2.0 * h and prev[-1].x1 - prev[0].x0 > (right - left) * 0.6
+            wrapped = _wrapped(prev, line, right, 0.0) and prev[-1].x1 - prev[0].x0 > (right - left) * 0.6
             close = line[0].top - prev[-1].bottom < 0.9 * h
             indented = line[0].x0 > left + 1.5 * h
             same_size = 0.75 < max(c.h for c in line) / h < 1.33
@@ -662,7 +682,9 @@ def _paragraphs(chars: list[Char], page_w: float, page_h: float, flow: _PageFlow
     first, last = kept[0], kept[-1]
     h = max(c.h for c in first)
     flow.starts_flush = first[0].x0 <= left + 0.5 * h
-    flow.ends_wrapped = right - last[-1].x1 < 2.0 * h and last[-1].x1 - last[0].x0 > (right - left) * 0.6
+    flow.ends_wrapped = (
+        right - last[-1].x1 < 1.5 * _char_w(last) and last[-1].x1 - last[0].x0 > (right - left) * 0.6
+    )
     return paras
 
 

@@ -9,6 +9,7 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
@@ -178,14 +179,20 @@ def red_decoy_page(seed: int = 0) -> Image.Image:
 
 def gbk_zip(files: dict[str, bytes]) -> bytes:
     """A zip whose member names are GBK bytes without the UTF-8 flag, as Windows Chinese tools write them."""
+
+    class _RawName(zipfile.ZipInfo):
+        # zipfile would store non-ASCII names as UTF-8 with flag bit 11; store the GBK bytes as they are.
+        def _encodeFilenameFlags(self) -> tuple[bytes, int]:
+            return self.filename.encode("cp437"), self.flag_bits
+
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
-            info = zipfile.ZipInfo(name.encode("gbk").decode("cp437"))
+            info = _RawName(name.encode("gbk").decode("cp437"))
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
     raw = buf.getvalue()
-    assert b"\x00\x08" not in raw[6:8]  # bit 11 clear in the first local header
+    assert not int.from_bytes(raw[6:8], "little") & 0x800  # bit 11 clear in the first local header
     return raw
 
 
@@ -355,3 +362,21 @@ def looping_pdf() -> bytes:
         out += b"%010d 00000 n \n" % off
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
     return bytes(out)
+
+
+# ---------------------------------------------------------------- cached form fixtures
+
+
+_FORM_CACHE: dict[tuple[tuple[str, str, int], ...], list[tuple[Any, bytes]]] = {}
+
+
+def form_pdfs(cases: list[tuple[str, str, int]]) -> list[tuple[Any, bytes]]:
+    """(GeneratedForm, text PDF) per (kind, variant, seed): one LibreOffice run, cached per process."""
+    key = tuple(cases)
+    if key not in _FORM_CACHE:
+        from tests.formgen import make_form, to_pdf
+
+        gens = [make_form(k, seed=s, variant=v) for k, v, s in cases]
+        pdfs = to_pdf([g.data for g in gens])
+        _FORM_CACHE[key] = list(zip(gens, pdfs, strict=True))
+    return _FORM_CACHE[key]
