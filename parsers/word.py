@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -435,7 +436,8 @@ def _legacy_suffix(data: bytes, suffix: str) -> str:
     if data.startswith(_OLE_MAGIC) and "WordDocument".encode("utf-16-le") in data:
         return ".doc"
     s = suffix.lower() if suffix.startswith(".") else f".{suffix.lower()}"
-    return s if s in {".doc", ".wps", ".rtf", ".docx", ".odt", ".dot", ".wpt"} else ".doc"
+    # Other callers convert .xls and friends through convert_batch: keep any plain extension.
+    return s if re.fullmatch(r"\.[a-z0-9]{1,5}", s) else ".doc"
 
 
 def convert_batch(
