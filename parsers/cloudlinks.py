@@ -176,27 +176,35 @@ def _clean_name(text: str) -> str | None:
     return text
 
 
-def _details(context: str) -> tuple[str | None, str | None, str | None]:
-    """(filename, size text, expiry text) from the text just before a link."""
-    parens = list(_PAREN_DETAILS.finditer(context))
+def _last_name_line(before: str) -> str | None:
+    """The file name printed just before a link: same-line label first, else the previous line."""
+    name = _clean_name(before.rsplit("\n", 1)[-1])
+    if name is None:
+        lines = [ln for ln in before.split("\n") if ln.strip()]
+        name = _clean_name(lines[-1]) if lines else None
+    return name
+
+
+def _details(before: str, after: str) -> tuple[str | None, str | None, str | None]:
+    """(filename, size text, expiry text) printed around a link.
+
+    QQ prints `name (size, expiry 到期)进入下载页面：URL` or a title with 文件大小 / 到期时间 lines
+    before the link; NetEase prints the name on the link and `(size, expiry到期)` right after it.
+    """
+    follow = _PAREN_DETAILS.match(after.lstrip(" \t\r\n"))
+    if follow is not None:
+        return _last_name_line(before), follow.group("size").strip(), _clean_expiry(follow.group("exp"))
+    parens = list(_PAREN_DETAILS.finditer(before))
     if parens:
         paren = parens[-1]
-        size = paren.group("size").strip()
         expiry = _clean_expiry(paren.group("exp"))
-        before = context[: paren.start()]
-        line = before.rsplit("\n", 1)[-1]
-        name = _clean_name(line)
-        if name is None:
-            lines = [ln for ln in before.split("\n") if ln.strip()]
-            name = _clean_name(lines[-1]) if lines else None
-        return name, size, expiry
-    sizes = list(_SIZE_LABEL.finditer(context))
+        return _last_name_line(before[: paren.start()]), paren.group("size").strip(), expiry
+    sizes = list(_SIZE_LABEL.finditer(before))
     if sizes:
         size_m = sizes[-1]
-        exp_m = _EXPIRY_LABEL.search(context, size_m.end())
+        exp_m = _EXPIRY_LABEL.search(before, size_m.end())
         expiry = _clean_expiry(exp_m.group("exp")) if exp_m else None
-        before = context[: size_m.start()]
-        lines = [ln for ln in before.split("\n") if ln.strip()]
+        lines = [ln for ln in before[: size_m.start()].split("\n") if ln.strip()]
         name = _clean_name(lines[-1]) if lines else None
         return name, size_m.group("size").strip(), expiry
     return None, None, None
@@ -216,8 +224,11 @@ def _name_from_query(url: str) -> str | None:
 
 
 def _scan(text: str, found: dict[str, CloudLink]) -> None:
-    markers = [(m.start(), prov) for pattern, prov in _MARKERS for m in pattern.finditer(text)]
-    markers.sort()
+    at: dict[int, str] = {}
+    for pattern, prov in _MARKERS:  # most specific first: "126" beats the generic "netease"
+        for mk in pattern.finditer(text):
+            at.setdefault(mk.start(), prov)
+    markers = sorted(at.items())
     prev_end = 0
     for m in _URL.finditer(text):
         url = html_lib.unescape(m.group(0)).rstrip(_URL_TRAIL)
@@ -236,8 +247,10 @@ def _scan(text: str, found: dict[str, CloudLink]) -> None:
             continue
         if marker in ("126", "163") and provider in ("126", "163", "netease"):
             provider = marker
-        context = text[max(prev_end, m.start() - 600) : m.start()]
-        name, size, expiry = _details(context)
+        before = text[max(prev_end, m.start() - 600) : m.start()]
+        nxt = _URL.search(text, m.end())
+        after = text[m.end() : min(m.end() + 300, nxt.start() if nxt else len(text))]
+        name, size, expiry = _details(before, after)
         name = name or _name_from_query(url)
         prev_end = m.end()
         old = found.get(url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import codecs
 import email.utils
 import re
 import unicodedata
@@ -75,8 +76,11 @@ def normalize_charset(label: str | None) -> str | None:
     if cs in _CHARSET_ALIASES:
         return _CHARSET_ALIASES[cs]
     try:
-        b"".decode(cs)
+        info = codecs.lookup(cs)
     except (LookupError, ValueError):
+        return None
+    # rot13, base64, zlib ... are codecs too, but not text encodings: bytes.decode refuses them.
+    if not getattr(info, "_is_text_encoding", True):
         return None
     return cs
 
