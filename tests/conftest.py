@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import signal
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +32,18 @@ SMTP_USER = "intake@126.test"
 SMTP_PASSWORD = "authcode-0001"  # 126.com wants an authorization code, not the web password
 
 _user_counter = itertools.count(1)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM (a CI time limit, a stopped session) would end pytest without fixture teardown, and
+    # Dovecot and PostgreSQL, in sessions of their own, would outlive it; as a KeyboardInterrupt,
+    # pytest tears the fixtures down first
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
 
 
 @pytest.fixture(scope="session")
