@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, col, select
 
 from intake.config import Config, ConfigError
+from intake.faults import crash_point
 from store.archive import Archive, ArchiveError
 from store.models import Message, QuarantineEvent
 from store.types import utcnow
@@ -170,6 +171,7 @@ def process_message(services: Services, message_pk: int, stages: list[tuple[str,
         for name, fn in stages:
             try:
                 fn(ctx)
+                crash_point(f"stage.{name}")
                 # Each stage's writes are durable on their own: a slow next stage (OCR) must not hold
                 # a write transaction open, and a crash restarts the message from the beginning.
                 s.commit()

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from intake.config import MailboxConfig
+from intake.faults import crash_point
 from intake.mailbox import FetchedMessage, Mailbox, MailboxError
 from intake.pipeline import Services
 from store.archive import sha256_hex
@@ -200,6 +201,7 @@ class Poller:
                     break
                 fetched = mb.fetch(batch)
                 self._record(status.uidvalidity, fetched, result)
+                crash_point("poll.after_commit")
                 self._act(mb, status.uidvalidity, [m.uid for m in fetched], result)
                 done += len(batch)
                 if progress:
@@ -217,6 +219,7 @@ class Poller:
             return
         shas = [sha256_hex(m.raw) for m in fetched]
         self.services.archive.put_many([m.raw for m in fetched], shas)
+        crash_point("poll.after_archive")
         leave = self.cfg.after == "leave"
         now = self.services.clock()
         with Session(self.services.engine) as s:
@@ -263,6 +266,7 @@ class Poller:
         if not uids or self.cfg.after == "leave":
             return
         mb.apply_action(uids)
+        crash_point("poll.after_action")
         with Session(self.services.engine) as s:
             s.exec(
                 update(MailboxUid)
