@@ -179,7 +179,7 @@ class _Walker:
                 text = child.text or ""
                 for sub in child:
                     text += sub.tail or ""
-                parts.append(self._font_text(text, font) if font else text)
+                parts.append((self._font_text(text, font) if font else text).translate(_TICK_TABLE))
             elif tag == ns.r:
                 self._inline(child, parts, boxes, self._run_font(child))
             elif tag == ns.tab or tag == ns.ptab:
