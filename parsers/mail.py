@@ -270,7 +270,8 @@ def _part_filename(part: Message, section: str, st: _State) -> tuple[str | None,
 
 def _payload_bytes(part: Message, section: str, st: _State) -> bytes:
     payload = getattr(part, "_payload", None)  # the stdlib keeps the undecoded wire text here
-    if isinstance(payload, str) and part.get("content-transfer-encoding", "").strip().lower() == "base64":
+    cte = str(part.get("content-transfer-encoding") or "").strip().lower()
+    if isinstance(payload, str) and cte == "base64":
         # Fast path: one C call instead of the stdlib's split/join/validate round trip; anything
         # irregular falls through to the stdlib's lenient decoder, which also notes the defect.
         try:
@@ -598,8 +599,7 @@ def _header_signals(
     rp_local = _local_part(return_path)
     if rp_local in _DAEMON_LOCALS:
         out.append((_SUPPRESS, f"Return-Path is {return_path}"))
-    if _DSN_SUBJECT.search(subject):
-        out.append((_SUPPRESS, f"delivery-report subject: {_short(subject, 60)}"))
+    # A delivery-report subject alone is no signal: a person may well write "关于退信的问题".
     return out
 
 

@@ -182,6 +182,17 @@ def test_mail_parser_crash_falls_back_to_stdlib() -> None:
     assert any(d.startswith("mail-parser failed (AttributeError") for d in msg.defects)
 
 
+def test_person_asking_about_a_bounce_is_acknowledged() -> None:
+    raw = (
+        f"From: a@example.com\r\nSubject: {mailgen.ew('关于退信的问题')}\r\nDate: {mailgen.BASE_DATE}\r\n\r\n"
+        "我的邮件被退信了，请问怎么办？\r\n"
+    ).encode()
+    msg = parse_message(raw)
+    assert msg.subject == "关于退信的问题"
+    assert msg.msg_class == MessageClass.other
+    assert auto_generated_signals(msg) == []
+
+
 def test_auto_generated_signals_own_address(parsed: dict[str, ParsedMessage]) -> None:
     msg = parsed["gbk_in_gb2312"]
     assert auto_generated_signals(msg) == []
