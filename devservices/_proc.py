@@ -45,7 +45,7 @@ def _stop_leftovers() -> None:
     for service in services:
         # best effort: at exit there is nobody left to report a failure to
         with contextlib.suppress(Exception):
-            service.stop()
+            getattr(service, "close", service.stop)()
 
 
 def work_dir(path: Path | str | None, prefix: str) -> Path:
@@ -54,6 +54,25 @@ def work_dir(path: Path | str | None, prefix: str) -> Path:
     p.mkdir(parents=True, exist_ok=True)
     make_traversable(p)
     return p.resolve()
+
+
+# sun_path holds 108 bytes, NUL included
+_UNIX_SOCKET_PATH_MAX = 107
+
+
+def socket_dir(preferred: Path, longest_name: int, prefix: str) -> tuple[Path, bool]:
+    """`preferred` if every socket name up to `longest_name` chars fits a unix socket path there, else a
+    fresh short directory under /tmp; the flag says whether it is such a temporary one to remove later.
+
+    Deep work dirs (a test's own dir inside a session dir) overflow sun_path, and Dovecot then fails
+    with "net_listen_unix(...) failed: File name too long".
+    """
+    if len(str(preferred)) + 1 + longest_name <= _UNIX_SOCKET_PATH_MAX:
+        preferred.mkdir(parents=True, exist_ok=True)
+        return preferred, False
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    make_traversable(path)
+    return path, True
 
 
 def make_traversable(path: Path) -> None:

@@ -42,8 +42,13 @@ class Dovecot:
 
     Started as root; mail is owned by nobody:nogroup. All listeners are on 127.0.0.1. The plain listener
     (`port`) offers STARTTLS and the `ssl_port` listener speaks implicit TLS when `tls` is true; both
-    trust `cafile`. Post-login traffic of every connection is written to HOME/rawlog/*.in/*.out
-    (Dovecot's `rawlog_dir`), and ID parameters are logged (`imap_id_log = *`).
+    trust `cafile`. ID parameters are logged (`imap_id_log = *`).
+
+    Rawlog: with `rawlog_dir = %h/rawlog` each post-login connection writes HOME/rawlog/DATE-TIME.PID.N.in
+    (client to server) and .out, unbuffered, every line prefixed with a unix timestamp. Measured on
+    2.3.19: `~/rawlog` is not expanded there and nothing is written; the directory must exist and be
+    writable by the mail user (add_user() makes it). Rawlog starts after LOGIN, which is exactly where
+    126.com wants ID before SELECT, and keeps the password out of the files.
     """
 
     def __init__(
@@ -57,6 +62,7 @@ class Dovecot:
         ssl_port: int | None = None,
         start_timeout: float = 15.0,
     ) -> None:
+        self._own_workdir = workdir is None
         self.workdir = _proc.work_dir(workdir, "devservices-dovecot-")
         self.host = LOCALHOST
         self.tls = tls
@@ -76,6 +82,8 @@ class Dovecot:
         self._users: dict[str, str] = {}
         self._users_lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
+        self.run_dir: Path | None = None  # base_dir: unix sockets, pid file; chosen at start
+        self._run_dir_is_temp = False
         self.startup_seconds: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -126,10 +134,11 @@ class Dovecot:
             raise
 
     def stop(self) -> None:
-        """Orderly shutdown (SIGTERM to the master), then SIGKILL of anything left in its process group."""
+        """SIGTERM to the master and all its children (a clean stop in ms), SIGKILL for any left after 5 s."""
         if self._proc is not None:
             _proc.stop_process_group(self._proc)
             self._proc = None
+        self._drop_run_dir()
         _proc.unregister(self)
 
     def kill(self) -> None:
@@ -137,7 +146,13 @@ class Dovecot:
         if self._proc is not None:
             _proc.kill_process_group(self._proc)
             self._proc = None
+        self._drop_run_dir()
         _proc.unregister(self)
+
+    def _drop_run_dir(self) -> None:
+        if self.run_dir is not None and self._run_dir_is_temp:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.run_dir = None
 
     def restart(self) -> Self:
         self.stop()
@@ -157,7 +172,13 @@ class Dovecot:
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """stop(), and delete the work dir if this runner made it (no `workdir` given)."""
         self.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- users and files -------------------------------------------------------------------------------
 
@@ -217,7 +238,8 @@ class Dovecot:
         """Per connection, the verbs of the commands the client sent after LOGIN, in order.
 
         Verbs are upper-case; UID commands keep their sub-verb ("UID FETCH"). Lines inside APPEND
-        literals are skipped.
+        literals are skipped. An ID sent before LOGIN is not here (rawlog starts after login); the
+        server log has it ("ID sent: ...") either way.
         """
         sessions = []
         for f in self.rawlog_files(user, "in"):
@@ -231,7 +253,8 @@ class Dovecot:
                     literal -= len(text) + 1
                     continue
                 words = text.decode("utf-8", "replace").split()
-                if len(words) >= 2 and words[1].upper() not in ("DONE",):
+                # "TAG VERB ..."; a lone DONE (ending IDLE) has no tag and is not a command
+                if len(words) >= 2:
                     verb = words[1].upper()
                     if verb == "UID" and len(words) >= 3:
                         verb = "UID " + words[2].upper()
@@ -247,7 +270,10 @@ class Dovecot:
     def client(
         self, user: str, *, ssl: bool = False, starttls: bool = False, timeout: float = 10.0
     ) -> IMAPClient:
-        """A logged-in imapclient for `user` (plain, implicit TLS on ssl_port, or STARTTLS on port)."""
+        """A logged-in imapclient for `user` (plain, implicit TLS on ssl_port, or STARTTLS on port).
+
+        Its normalise_times is off: INTERNALDATEs come back as aware datetimes.
+        """
         if (ssl or starttls) and self._certs is None:
             raise DevServiceError("this Dovecot was started with tls=False")
         if ssl:
@@ -374,8 +400,9 @@ class Dovecot:
         return res.stdout
 
     def _prepare(self) -> None:
-        for sub in ("run", "state"):
-            (self.workdir / sub).mkdir(exist_ok=True)
+        # the longest socket Dovecot makes below base_dir is about "token-login/imap-urlauth"
+        self.run_dir, self._run_dir_is_temp = _proc.socket_dir(self.workdir / "run", 32, "dovecot-run-")
+        (self.workdir / "state").mkdir(exist_ok=True)
         for user in self._users:
             self._make_home(user)
         self._make_home(None)
@@ -428,7 +455,7 @@ class Dovecot:
             "# written by devservices.dovecot; a self-contained instance, nothing from /etc/dovecot\n"
             "protocols = imap\n"
             f"listen = {self.host}\n"
-            f"base_dir = {w}/run\n"
+            f"base_dir = {self.run_dir}\n"
             f"state_dir = {w}/state\n"
             f"log_path = {self.log_path}\n"
             'log_timestamp = "%Y-%m-%d %H:%M:%S "\n'

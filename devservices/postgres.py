@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -45,6 +46,7 @@ class Postgres:
     """
 
     def __init__(self, workdir: Path | str | None = None, *, port: int | None = None) -> None:
+        self._own_workdir = workdir is None
         self.workdir = _proc.work_dir(workdir, "devservices-postgres-")
         self.host = LOCALHOST
         # a port we picked may be taken before the server binds it: start() then picks another, but only
@@ -54,6 +56,7 @@ class Postgres:
         self.user = "postgres"
         self.data_dir = self.workdir / "data"
         self.socket_dir = self.workdir / "sock"
+        self._socket_dir_is_temp = False
         self.log_path = self.workdir / "postgres.log"
         self._bindir: Path | None = None
         self._pid: int | None = None
@@ -114,6 +117,13 @@ class Postgres:
                 self.kill()
         self._pid = None
         _proc.unregister(self)
+        self._drop_socket_dir()
+
+    def _drop_socket_dir(self) -> None:
+        if self._socket_dir_is_temp:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+            self.socket_dir = self.workdir / "sock"
+            self._socket_dir_is_temp = False
 
     def kill(self) -> None:
         """SIGKILL the postmaster and its backends (the postmaster leads its own process group)."""
@@ -125,6 +135,7 @@ class Postgres:
                 time.sleep(0.02)
         self._pid = None
         _proc.unregister(self)
+        self._drop_socket_dir()
 
     def restart(self) -> Self:
         self.stop()
@@ -144,7 +155,13 @@ class Postgres:
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """stop(), and delete the work dir if this runner made it (no `workdir` given)."""
         self.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- databases -------------------------------------------------------------------------------------
 
@@ -198,6 +215,9 @@ class Postgres:
 
     def _prepare(self) -> None:
         as_root = os.geteuid() == 0
+        if not self._socket_dir_is_temp:
+            # ".s.PGSQL.PORT.lock" must fit a unix socket path
+            self.socket_dir, self._socket_dir_is_temp = _proc.socket_dir(self.socket_dir, 24, "pg-sock-")
         for d in (self.data_dir, self.socket_dir):
             d.mkdir(exist_ok=True)
             if as_root:

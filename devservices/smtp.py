@@ -7,6 +7,7 @@ import contextlib
 import errno
 import logging
 import mailbox
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -190,6 +191,7 @@ class SmtpServer:
         self.hostname = hostname
         self.timeout = timeout
         self._workdir = Path(workdir) if workdir is not None else None
+        self._own_workdir = workdir is None
         self._maildir_path = Path(maildir) if maildir is not None else None
         self.maildir: mailbox.Maildir | None = None
         self._certs: CertPair | None = None
@@ -269,7 +271,15 @@ class SmtpServer:
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """stop(), and delete the work dir (certificates) if this server made it (no `workdir` given)."""
         self.stop()
+        if self._own_workdir and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+            self._certs = None
 
     @property
     def running(self) -> bool:

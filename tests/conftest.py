@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -47,11 +49,25 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def devservices_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One work dir for the session's servers, made traversable for the dovecot/nobody/postgres users."""
-    path = tmp_path_factory.mktemp("devservices")
+def devservices_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The session's work dir for servers, traversable for the dovecot, nobody and postgres users.
+
+    Outside pytest's tmp tree on purpose: pytest chmods /tmp/pytest-of-USER back to 0700 whenever a run
+    starts, which would lock the service users out of a run still going on beside it. Removed at the
+    end of a session without failures; kept (with all server logs) otherwise.
+    """
+    path = Path(tempfile.mkdtemp(prefix="devservices-"))
     _proc.make_traversable(path)
-    return path
+    yield path
+    if request.session.testsfailed == 0:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def service_dir(devservices_dir: Path, request: pytest.FixtureRequest) -> Path:
+    """A fresh work dir for this test's own servers, under devservices_dir (see there why not tmp_path)."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:40]
+    return Path(tempfile.mkdtemp(prefix=f"{slug}-", dir=devservices_dir))
 
 
 def _stop_all(services: Sequence[_proc.Stoppable]) -> None:
@@ -150,12 +166,12 @@ def mailbox(dovecot: Dovecot, request: pytest.FixtureRequest) -> Mailbox:
 
 
 @pytest.fixture
-def make_dovecot(tmp_path: Path) -> Iterator[Callable[..., Dovecot]]:
+def make_dovecot(service_dir: Path) -> Iterator[Callable[..., Dovecot]]:
     """Factory for a private, started Dovecot (for tests that crash or reconfigure the server)."""
     servers: list[Dovecot] = []
 
     def make(**kwargs: Any) -> Dovecot:
-        server = Dovecot(tmp_path / f"dovecot-{len(servers)}", **kwargs)
+        server = Dovecot(service_dir / f"dovecot-{len(servers)}", **kwargs)
         servers.append(server)
         return server.start()
 

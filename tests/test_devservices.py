@@ -258,8 +258,8 @@ def test_postgres_reachable_and_survives_restart(postgres: Postgres) -> None:
     assert "devservices_check" not in postgres.databases()
 
 
-def test_postgres_stop_ends_the_server(tmp_path: Path) -> None:
-    server = Postgres(tmp_path / "pg").start()
+def test_postgres_stop_ends_the_server(service_dir: Path) -> None:
+    server = Postgres(service_dir / "pg").start()
     pid = server.pid
     assert pid is not None and port_open(server.host, server.port)
     server.stop()
@@ -383,6 +383,17 @@ def test_smtp_wait_for_times_out_with_a_count(smtp_server: SmtpServer) -> None:
         smtp_server.wait_for(1, timeout=0.1)
 
 
+def test_context_managers_stop_and_remove_their_own_dirs() -> None:
+    with Dovecot(tls=False) as imap, Postgres() as pg, SmtpServer("smtps") as smtp:
+        assert imap.running and pg.running and smtp.running
+        dirs = [imap.workdir, pg.workdir]
+        imap_pid, pg_pid = imap.pid, pg.pid
+    assert imap_pid is not None and pg_pid is not None
+    assert not _proc.group_alive(imap_pid) and not _proc.group_alive(pg_pid)
+    assert not smtp.running and not port_open(smtp.host, smtp.port)
+    assert not any(d.exists() for d in dirs)
+
+
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
@@ -396,6 +407,10 @@ def test_ensure_debian_packages_is_a_no_op_when_installed() -> None:
     assert ensure_debian_packages(["dovecot-imapd", "postgresql"]) == []
 
 
-def test_work_dirs_are_reachable_by_service_users(devservices_dir: Path) -> None:
+def test_work_dirs_are_reachable_by_service_users(
+    devservices_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     for p in [devservices_dir, *devservices_dir.parents]:
         assert os.stat(p).st_mode & 0o005 == 0o005, p
+    # a concurrent pytest run resets its tmp root to 0700: our servers must not live below it
+    assert not devservices_dir.is_relative_to(tmp_path_factory.getbasetemp().parent)
