@@ -9,6 +9,8 @@ from typing import Any
 
 import mailparser
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from parsers.cloudlinks import classify_url, find_cloud_links
 from parsers.mail import MessageParseError, auto_generated_signals, parse_message
@@ -347,3 +349,29 @@ def test_parse_time_close_to_bare_mail_parser() -> None:
     ours = best(lambda: parse_message(raw))
     # Measured ~1.35x here; 2x leaves room for a noisy machine while catching a second full parse.
     assert ours < 2.0 * bare, (ours, bare)
+
+
+# --- robustness ----------------------------------------------------------------------------------------
+
+_SMALL = [(name, raw) for name, raw, _ in CORPUS if len(raw) < 100_000]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pick=st.integers(min_value=0, max_value=len(_SMALL) - 1),
+    cuts=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 40), st.binary(max_size=12)), max_size=6),
+)
+def test_mangled_messages_never_crash(pick: int, cuts: list[tuple[float, int, bytes]]) -> None:
+    """Truncated, spliced and corrupted variants of the corpus parse or raise MessageParseError."""
+    raw = bytearray(_SMALL[pick][1])
+    for where, drop, insert in cuts:
+        at = int(where * len(raw))
+        raw[at : at + drop] = insert
+    try:
+        msg = parse_message(bytes(raw))
+    except MessageParseError as exc:
+        assert exc.reason
+        return
+    assert isinstance(msg.msg_class, MessageClass) and msg.class_reasons
+    for att in msg.attachments:
+        assert att.size == len(att.data) and att.filename
