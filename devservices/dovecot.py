@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -92,6 +93,9 @@ class Dovecot:
         """Start (or start again on the same data, ports and users); returns once IMAP greets."""
         if self.running:
             return self
+        if os.geteuid() != 0:
+            # the runner hands homes to nobody and Dovecot's master switches users: both need root
+            raise DevServiceError("devservices.dovecot must run as root (it does in CI and on dev machines)")
         ensure_debian_packages(DEBIAN_PACKAGES)
         if shutil.which("dovecot") is None:
             raise DevServiceError("dovecot binary not found although dovecot-core is installed")
