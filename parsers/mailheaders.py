@@ -119,10 +119,6 @@ def raw_to_bytes(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
-def has_8bit(value: str) -> bool:
-    return not value.isascii()
-
-
 def unfold(value: str) -> str:
     """RFC 5322 unfolding: a line break followed by white space is removed, the white space kept."""
     if "\n" not in value and "\r" not in value:
@@ -483,6 +479,7 @@ __all__ = [
     "decode_bytes",
     "decode_header_value",
     "decode_param_text",
+    "decode_raw_text",
     "decode_rfc2047",
     "ensure_aware",
     "normalize_charset",
@@ -493,4 +490,5 @@ __all__ = [
     "parse_params",
     "parse_return_path",
     "sanitize_filename",
+    "unfold",
 ]
