@@ -32,7 +32,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+# soft_wrap: "file: reason" lines stay one line whatever the terminal width (grep, logs).
+err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 ConfigOpt = Annotated[
@@ -141,9 +142,7 @@ def poll(
     config: ConfigOpt = Path("config.toml"),
     db: DbOpt = None,
     verbose: VerboseOpt = False,
-    process: Annotated[
-        bool, typer.Option(help="Process what was fetched (parse, check, queue acks).")
-    ] = True,
+    process: Annotated[bool, typer.Option(help="Process what was fetched (parse, check, queue acks).")] = True,
 ) -> None:
     """One poll of the mailbox now, then exit."""
     from intake.mailbox import MailboxError
@@ -155,9 +154,7 @@ def poll(
         with _progress() as prog:
             task = prog.add_task("fetching", total=None)
             try:
-                res = Poller(services, password).poll(
-                    progress=lambda d, t: prog.update(task, completed=d, total=t)
-                )
+                res = Poller(services, password).poll(progress=lambda d, t: prog.update(task, completed=d, total=t))
             except MailboxError as e:
                 raise Fail(str(e), REJECTED) from None
         if res.skipped:
@@ -190,9 +187,7 @@ def _process(services: Services, stages: list[tuple[str, Stage]]) -> Any:
 
 @app.command()
 def ingest(
-    paths: Annotated[
-        list[Path], typer.Argument(help=".eml files, folders of them, Maildir folders, mbox files.")
-    ],
+    paths: Annotated[list[Path], typer.Argument(help=".eml files, folders of them, Maildir folders, mbox files.")],
     config: ConfigOpt = Path("config.toml"),
     db: DbOpt = None,
     verbose: VerboseOpt = False,
@@ -227,9 +222,7 @@ def messages(
     config: ConfigOpt = Path("config.toml"),
     db: DbOpt = None,
     format: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
-    klass: Annotated[
-        str | None, typer.Option("--class", help="submission, auto_reply, bounce, list, other")
-    ] = None,
+    klass: Annotated[str | None, typer.Option("--class", help="submission, auto_reply, bounce, list, other")] = None,
     quarantined: Annotated[bool, typer.Option("--quarantined", help="Only quarantined messages.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many, newest first (0: all).")] = 0,
 ) -> None:
@@ -300,9 +293,7 @@ def message_json(m: Any, attachments: list[Any], cfg: Config) -> dict[str, Any]:
 
 @app.command()
 def replay(
-    ids: Annotated[
-        list[int] | None, typer.Argument(help="Message ids (see `intake messages --quarantined`).")
-    ] = None,
+    ids: Annotated[list[int] | None, typer.Argument(help="Message ids (see `intake messages --quarantined`).")] = None,
     config: ConfigOpt = Path("config.toml"),
     db: DbOpt = None,
     all_quarantined: Annotated[
@@ -318,9 +309,7 @@ def replay(
         targets = list(ids or [])
         if all_quarantined:
             with Session(services.engine) as s:
-                targets += [
-                    m.id for m in s.exec(select(Message).where(Message.state == "quarantined")) if m.id
-                ]
+                targets += [m.id for m in s.exec(select(Message).where(Message.state == "quarantined")) if m.id]
         if not targets:
             raise Fail("give message ids, or --all-quarantined")
         failed = 0
@@ -343,9 +332,7 @@ def replay(
 def check_config(
     config: ConfigOpt = Path("config.toml"),
     db: DbOpt = None,
-    connect: Annotated[
-        bool, typer.Option("--connect", help="Also log in to the mailbox and report.")
-    ] = False,
+    connect: Annotated[bool, typer.Option("--connect", help="Also log in to the mailbox and report.")] = False,
 ) -> None:
     """Validate the configuration; with --connect, log in to the mailbox and report what it found."""
     from intake.mailbox import Mailbox, MailboxError

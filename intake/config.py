@@ -138,9 +138,7 @@ class MailboxConfig(Section):
     @model_validator(mode="after")
     def _checks(self) -> MailboxConfig:
         if self.tls == "none" and self.host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(
-                'tls = "none" is only allowed for 127.0.0.1 (the password would travel in clear)'
-            )
+            raise ValueError('tls = "none" is only allowed for 127.0.0.1 (the password would travel in clear)')
         if self.after == "move" and not self.move_to:
             raise ValueError('after = "move" needs move_to')
         return self

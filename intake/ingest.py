@@ -78,9 +78,7 @@ def discover(paths: list[Path]) -> Iterator[Source | Rejected]:
                     fp = rootp / name
                     if name.lower().endswith(".eml"):
                         yield Source(str(fp), fp)
-                    elif name.lower().endswith((".mbox", ".mbx")) or (
-                        not name.startswith(".") and _is_mbox(fp)
-                    ):
+                    elif name.lower().endswith((".mbox", ".mbx")) or (not name.startswith(".") and _is_mbox(fp)):
                         yield from discover([fp])
         elif _is_mbox(p):
             mb = mailbox.mbox(p, factory=None, create=False)
@@ -97,9 +95,7 @@ def read_source(src: Source) -> bytes:
         return mailbox.mbox(src.path, factory=None, create=False).get_bytes(src.key or "")
     size = src.path.stat().st_size
     if size > MAX_MESSAGE_BYTES:
-        raise ValueError(
-            f"file is {size // (1024 * 1024)} MB, over the {MAX_MESSAGE_BYTES // (1024 * 1024)} MB limit"
-        )
+        raise ValueError(f"file is {size // (1024 * 1024)} MB, over the {MAX_MESSAGE_BYTES // (1024 * 1024)} MB limit")
     return src.path.read_bytes()
 
 

@@ -28,9 +28,7 @@ def setup_logging(cfg: LoggingConfig, *, verbose: bool = False) -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     handler: logging.Handler
-    handler = (
-        logging.FileHandler(cfg.file, encoding="utf-8") if cfg.file else logging.StreamHandler(sys.stderr)
-    )
+    handler = logging.FileHandler(cfg.file, encoding="utf-8") if cfg.file else logging.StreamHandler(sys.stderr)
     if cfg.format == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -40,3 +38,5 @@ def setup_logging(cfg: LoggingConfig, *, verbose: bool = False) -> None:
     # imapclient logs every command at DEBUG, including the LOGIN line with the password masked only
     # partially in some versions: keep it quiet unless asked.
     logging.getLogger("imapclient").setLevel(logging.WARNING)
+    # Migrations at every start-up would otherwise print a dozen lines.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

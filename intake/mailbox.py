@@ -117,12 +117,8 @@ class Mailbox:
             self.capabilities = frozenset(caps)
             # 126.com refuses SELECT ("Unsafe Login") unless the client identified itself first.
             if "ID" in caps:
-                answer = client.id_(
-                    {"name": self.cfg.id_name, "version": __version__, "vendor": self.cfg.id_vendor}
-                )
-                self.server_id = {
-                    _text(k): _text(v) for k, v in (answer.items() if isinstance(answer, dict) else [])
-                }
+                answer = client.id_({"name": self.cfg.id_name, "version": __version__, "vendor": self.cfg.id_vendor})
+                self.server_id = {_text(k): _text(v) for k, v in (answer.items() if isinstance(answer, dict) else [])}
             else:
                 log.info("%s does not advertise ID; selecting without it", self.account)
             return self.select(self.cfg.folder)
@@ -161,9 +157,7 @@ class Mailbox:
         self.connect()
         return self
 
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def _c(self) -> IMAPClient:
@@ -195,9 +189,7 @@ class Mailbox:
         """Message-ID, INTERNALDATE and size of each UID, without downloading bodies."""
         out: list[HeaderInfo] = []
         for part in _chunks(uids, 200):
-            data = self._fetch(
-                part, [b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]", b"INTERNALDATE", b"RFC822.SIZE"]
-            )
+            data = self._fetch(part, [b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]", b"INTERNALDATE", b"RFC822.SIZE"])
             for uid, d in data.items():
                 hdr = next((v for k, v in d.items() if k.startswith(b"BODY[HEADER")), b"") or b""
                 out.append(

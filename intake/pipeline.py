@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import pkgutil
-import socket
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from intake.config import Config, ConfigError
 from intake.faults import crash_point
+from intake.leases import owner_id, reap_dead_leases
 from store.archive import Archive, ArchiveError
 from store.models import Message, QuarantineEvent
 from store.types import utcnow
@@ -48,7 +47,7 @@ class Services:
     engine: Engine
     archive: Archive
     blobs: Archive
-    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    owner: str = field(default_factory=owner_id)
     clock: Callable[[], datetime] = utcnow
     # Long-lived helpers that stages create lazily (the parser pool, ...), closed by close().
     extras: dict[str, Any] = field(default_factory=dict)
@@ -224,6 +223,7 @@ def process_pending(
 ) -> ProcessResult:
     """Process every message not yet processed, oldest arrival first."""
     result = ProcessResult()
+    reap_dead_leases(services.engine)
     while not should_stop():
         mid = claim_next(services)
         if mid is None:
@@ -256,6 +256,7 @@ def replay(services: Services, message_pk: int, stages: list[tuple[str, Stage]])
         msg.lease_until = None
         s.add(msg)
         s.commit()
+    reap_dead_leases(services.engine)
     mid = claim_next(services, only=message_pk)
     if mid is None:
         return "busy"

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from intake.config import MailboxConfig
 from intake.faults import crash_point
+from intake.leases import reap_dead_leases
 from intake.mailbox import FetchedMessage, Mailbox, MailboxError
 from intake.pipeline import Services
 from store.archive import sha256_hex
@@ -39,9 +40,7 @@ class PollResult:
     new_ids: list[int] = field(default_factory=list)
 
 
-def _batches(
-    uids: Sequence[int], sizes: dict[int, int], max_count: int, max_bytes: int
-) -> Iterator[list[int]]:
+def _batches(uids: Sequence[int], sizes: dict[int, int], max_count: int, max_bytes: int) -> Iterator[list[int]]:
     """Consecutive groups of UIDs bounded in count and bytes, so memory does not grow with the mailbox."""
     batch: list[int] = []
     total = 0
@@ -85,6 +84,7 @@ class Poller:
         return cp
 
     def acquire_lease(self) -> bool:
+        reap_dead_leases(self.services.engine)
         now = self.services.clock()
         with Session(self.services.engine) as s:
             self._checkpoint(s)
@@ -142,9 +142,7 @@ class Poller:
         self.release_lease()
         return result
 
-    def _poll(
-        self, should_stop: Callable[[], bool], progress: Callable[[int, int], None] | None
-    ) -> PollResult:
+    def _poll(self, should_stop: Callable[[], bool], progress: Callable[[int, int], None] | None) -> PollResult:
         result = PollResult()
         mb = self.mailbox_factory(self.cfg, self.password)
         status = mb.connect()
@@ -223,10 +221,7 @@ class Poller:
         leave = self.cfg.after == "leave"
         now = self.services.clock()
         with Session(self.services.engine) as s:
-            existing = {
-                row.sha256: row.id
-                for row in s.exec(select(Message).where(col(Message.sha256).in_(set(shas))))
-            }
+            existing = {row.sha256: row.id for row in s.exec(select(Message).where(col(Message.sha256).in_(set(shas))))}
             for m, sha in zip(fetched, shas, strict=True):
                 result.fetched += 1
                 result.fetched_bytes += len(m.raw)
@@ -306,9 +301,7 @@ class Poller:
                 s.add(cp)
                 s.commit()
 
-    def _dedupe_by_message_id(
-        self, mb: Mailbox, uidvalidity: int, todo: list[int], result: PollResult
-    ) -> list[int]:
+    def _dedupe_by_message_id(self, mb: Mailbox, uidvalidity: int, todo: list[int], result: PollResult) -> list[int]:
         """After a UIDVALIDITY change, map UIDs whose Message-ID we already hold without downloading them."""
         infos = mb.headers(todo)
         ids = {i.message_id for i in infos if i.message_id}
@@ -316,9 +309,7 @@ class Poller:
             return todo
         with Session(self.services.engine) as s:
             known: dict[str, int] = {}
-            for row in s.exec(
-                select(Message).where(col(Message.message_id).in_(ids), Message.source == "imap")
-            ):
+            for row in s.exec(select(Message).where(col(Message.message_id).in_(ids), Message.source == "imap")):
                 if row.message_id and row.id is not None:
                     known.setdefault(row.message_id, row.id)
             leave = self.cfg.after == "leave"

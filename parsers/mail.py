@@ -668,9 +668,14 @@ def _classify(
         extra = [r for r in by_cat.get(_SUPPRESS, []) + auto if r not in bounce]
         return MessageClass.bounce, bounce + extra
 
-    # 4. Mailing lists and bulk mail.
-    if _LIST in by_cat:
-        return MessageClass.list, by_cat[_LIST]
+    # 4. Mailing lists and bulk mail. A list manager's List-* headers settle it; a bare Precedence:
+    #    bulk/junk on a message carrying files does not — an OA system or a district's mass mailer may
+    #    add it to a real submission, and losing an application is worse than parsing a stray
+    #    attachment. Acknowledgements stay suppressed by the same header either way.
+    list_reasons = by_cat.get(_LIST, [])
+    list_manager = any(r.lower().startswith("list-") for r in list_reasons)
+    if list_reasons and (list_manager or not st.substantive):
+        return MessageClass.list, list_reasons
 
     # 5. Submissions carry files or cloud links.
     if st.substantive or cloud_links:
@@ -681,6 +686,7 @@ def _classify(
         if cloud_links:
             providers = ", ".join(sorted({c.provider for c in cloud_links}))
             reasons.append(f"{len(cloud_links)} cloud-attachment link(s) ({providers})")
+        reasons += [f"list/bulk signal, kept as a submission for its files: {r}" for r in by_cat.get(_LIST, [])]
         return MessageClass.submission, reasons
     if st.attachments:
         n = len(st.attachments)

@@ -38,9 +38,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if u.get_backend_name() == "postgresql":
         return create_engine(url, pool_pre_ping=True, **kwargs)
-    raise ValueError(
-        f"unsupported database URL {u.render_as_string(hide_password=True)!r}: use sqlite or postgresql"
-    )
+    raise ValueError(f"unsupported database URL {u.render_as_string(hide_password=True)!r}: use sqlite or postgresql")
 
 
 def migrate(engine: Engine) -> None:

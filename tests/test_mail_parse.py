@@ -375,3 +375,26 @@ def test_mangled_messages_never_crash(pick: int, cuts: list[tuple[float, int, by
     assert isinstance(msg.msg_class, MessageClass) and msg.class_reasons
     for att in msg.attachments:
         assert att.size == len(att.data) and att.filename
+
+
+def test_bulk_precedence_with_files_stays_a_submission_but_is_never_acknowledged() -> None:
+    """An OA system adding Precedence: bulk must not make us drop a real application."""
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"] = "oa@district.example.gov.cn"
+    m["To"] = "whaicj@126.com"
+    m["Subject"] = "江汉区推荐材料"
+    m["Precedence"] = "bulk"
+    m.set_content("见附件")
+    m.add_attachment(b"PK\x03\x04 docx", maintype="application", subtype="octet-stream", filename="附件1 申报书.docx")
+    parsed = parse_message(bytes(m))
+    assert parsed.msg_class == MessageClass.submission
+    assert any("Precedence: bulk" in r for r in parsed.class_reasons)
+    assert any("Precedence" in s for s in auto_generated_signals(parsed))
+
+    # A list manager's own headers still make it list mail, files or not.
+    del m["Precedence"]
+    m["List-Id"] = "<news.example.com>"
+    parsed = parse_message(bytes(m))
+    assert parsed.msg_class == MessageClass.list

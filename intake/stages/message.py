@@ -55,9 +55,7 @@ def store_attachments_stage(ctx: MessageContext) -> None:
     s = ctx.session
     s.exec(delete(AttachmentRow).where(col(AttachmentRow.message_pk) == ctx.message.id))
     if parsed.attachments:
-        ctx.services.blobs.put_many(
-            [a.data for a in parsed.attachments], [a.sha256 for a in parsed.attachments]
-        )
+        ctx.services.blobs.put_many([a.data for a in parsed.attachments], [a.sha256 for a in parsed.attachments])
     rows = []
     for seq, a in enumerate(parsed.attachments):
         row = AttachmentRow(

@@ -64,12 +64,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("return_path", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column(
-            "to", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"), nullable=False
-        ),
-        sa.Column(
-            "cc", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"), nullable=False
-        ),
+        sa.Column("to", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"), nullable=False),
+        sa.Column("cc", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"), nullable=False),
         sa.Column("subject", sa.Text(), nullable=True),
         sa.Column("sent_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("in_reply_to", sa.Text(), nullable=True),
