@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from parsers.mail import MessageParseError, parse_message
 from sqlmodel import col, delete
 
 from intake.pipeline import MessageContext, Quarantine, stage
+from parsers.mail import MessageParseError, parse_message
 from store.models import AttachmentRow
 
 
