@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from intake import __version__
 from intake.config import Config, ConfigError, load_config
 from intake.logsetup import setup_logging
-from intake.pipeline import Services, Stage, process_pending, resolve_stages
+from intake.pipeline import Services, Stage, TransientError, process_pending, resolve_stages
 
 # Exit codes of SPEC 9.
 OK, REJECTED, USAGE = 0, 1, 2
@@ -180,7 +180,10 @@ def _process(services: Services, stages: list[tuple[str, Stage]]) -> Any:
         pending = s.exec(select(func.count()).select_from(Message).where(Message.state == "new")).one()
     with _progress() as prog:
         task = prog.add_task("processing", total=pending)
-        res = process_pending(services, stages, on_done=lambda _m, _s: prog.advance(task))
+        try:
+            res = process_pending(services, stages, on_done=lambda _m, _s: prog.advance(task))
+        except TransientError as e:
+            raise Fail(f"processing stopped, nothing is lost; run again when fixed: {e}", REJECTED) from None
     err.print(f"{res.processed} processed, {res.quarantined} quarantined", markup=False)
     return res
 

@@ -92,7 +92,8 @@ def read_source(src: Source) -> bytes:
     if src.kind == "maildir":
         return mailbox.Maildir(src.path, factory=None, create=False).get_bytes(src.key or "")
     if src.kind == "mbox":
-        return mailbox.mbox(src.path, factory=None, create=False).get_bytes(src.key or "")
+        # mbox keys are integers (Maildir keys are strings).
+        return mailbox.mbox(src.path, factory=None, create=False).get_bytes(int(src.key or 0))
     size = src.path.stat().st_size
     if size > MAX_MESSAGE_BYTES:
         raise ValueError(f"file is {size // (1024 * 1024)} MB, over the {MAX_MESSAGE_BYTES // (1024 * 1024)} MB limit")
@@ -108,8 +109,7 @@ def _looks_like_message(raw: bytes) -> str | None:
         return "an Outlook .msg / OLE2 file, not an RFC 5322 message (save it as .eml)"
     if head.startswith((b"%PDF", b"PK\x03\x04")):
         return "a document, not an email message"
-    if b":" not in head.split(b"\n", 1)[0] and not head.startswith(b"From "):
-        return "does not start with a header line"
+    # Anything else goes to the parser, which quarantines what it cannot read (with the reason).
     return None
 
 

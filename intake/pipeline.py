@@ -31,6 +31,10 @@ MAX_ATTEMPTS = 3
 LEASE = timedelta(minutes=15)
 
 
+class TransientError(Exception):
+    """Processing could not run for a reason outside the message (database down, disk full)."""
+
+
 class Quarantine(Exception):
     """Control flow from a stage: this message cannot be processed; keep it and say why."""
 
@@ -177,10 +181,12 @@ def process_message(services: Services, message_pk: int, stages: list[tuple[str,
             except Quarantine as q:
                 s.rollback()
                 return _quarantine(s, msg, name, q.reason, None)
-            except (OperationalError, DBAPIError):
-                # The database went away: not this message's fault. Leave it for a later retry.
+            except (OperationalError, DBAPIError, ArchiveError) as e:
+                # The database went away or the disk is full: not this message's fault. Give the
+                # message back (this attempt does not count) and let the caller back off.
                 s.rollback()
-                raise
+                _release(services, message_pk)
+                raise TransientError(f"stage {name}: {type(e).__name__}: {e}") from e
             except Exception as e:
                 s.rollback()
                 log.exception("stage %s failed on message %s (%s)", name, msg.id, msg.sha256[:12])
@@ -199,6 +205,20 @@ def process_message(services: Services, message_pk: int, stages: list[tuple[str,
         s.add(msg)
         s.commit()
         return "processed"
+
+
+def _release(services: Services, message_pk: int) -> None:
+    try:
+        with Session(services.engine) as s:
+            s.exec(
+                update(Message)
+                .where(col(Message.id) == message_pk)
+                .values(lease_owner=None, lease_until=None, attempts=Message.attempts - 1)
+            )
+            s.commit()
+    except (OperationalError, DBAPIError):
+        # Still down: the lease simply expires.
+        pass
 
 
 def _quarantine(s: Session, msg: Message, stage_name: str, reason: str, detail: str | None) -> str:

@@ -379,3 +379,73 @@ def test_realworld_messages_through_imap(mailbox: Any, tmp_path: Path) -> None:
     assert {m["class"] for m in listed} >= {"bounce", "auto_reply"}
     qq = [by_uid[i] for i, f in enumerate(files, start=1) if f.name.startswith("qq_")]
     assert len(qq) == 2 and all(m["class"] == "auto_reply" for m in qq)
+
+
+# -- TLS, IDLE, check-config ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["ssl", "starttls"])
+def test_tls_modes_verify_the_server_certificate(mailbox: Any, tmp_path: Path, mode: str) -> None:
+    mailbox.append(submission(1))
+    port = mailbox.ssl_port if mode == "ssl" else mailbox.port
+    config = write_config(
+        tmp_path,
+        mailbox=mailbox,
+        sections={"mailbox": {"host": "localhost", "port": port, "tls": mode, "cafile": str(mailbox.cafile)}},
+    )
+    ok(run_intake("poll", config=config, env=intake_env(mailbox)))
+    assert len(rows(f"sqlite:///{tmp_path / 'data/intake.db'}", Message)) == 1
+    # Without the CA the self-signed certificate is refused: no silent downgrade.
+    config = write_config(
+        tmp_path, mailbox=mailbox, sections={"mailbox": {"host": "localhost", "port": port, "tls": mode, "cafile": ""}}
+    )
+    res = run_intake("poll", config=config, env=intake_env(mailbox))
+    assert res.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in res.stderr, res.stderr
+
+
+def test_idle_brings_new_mail_in_within_seconds(mailbox: Any, tmp_path: Path) -> None:
+    # Scheduled polls are 10 minutes apart: only IDLE can explain a quick pick-up.
+    config = write_config(tmp_path, mailbox=mailbox, sections={"mailbox": {"idle": True, "poll_interval": "10m"}})
+    db = f"sqlite:///{tmp_path / 'data/intake.db'}"
+    log = tmp_path / "daemon.log"
+    daemon = start_intake("run", config=config, env=intake_env(mailbox), log=log)
+    try:
+        wait_for(
+            lambda: (
+                (tmp_path / "data/intake.db").exists()
+                and bool(rows(db, MailboxCheckpoint))
+                and rows(db, MailboxCheckpoint)[0].last_success_at is not None
+            ),
+            what="first poll",
+        )
+        time.sleep(1.5)  # the IDLE connection is up
+        latencies = []
+        for i in range(3):
+            start = time.monotonic()
+            mailbox.append(submission(i), internaldate=DEADLINE - timedelta(hours=1))
+            wait_for(
+                lambda n=i + 1: len([m for m in rows(db, Message) if m.state == "processed"]) == n,
+                timeout=30,
+                what="IDLE pick-up",
+            )
+            latencies.append(time.monotonic() - start)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0, log.read_text()
+    assert max(latencies) < 10, latencies
+    assert "Traceback" not in log.read_text()
+
+
+def test_check_config_connect_reports_the_mailbox(mailbox: Any, tmp_path: Path) -> None:
+    for i in range(2):
+        mailbox.append(submission(i))
+    config = write_config(tmp_path, mailbox=mailbox)
+    res = ok(run_intake("check-config", "--connect", config=config, env=intake_env(mailbox)))
+    assert "configuration OK" in res.stdout
+    assert "connected: 2 messages in INBOX" in res.stdout
+    assert "IDLE: advertised" in res.stdout
+    # check-config never records or changes anything.
+    assert not (tmp_path / "data" / "intake.db").exists() or not rows(
+        f"sqlite:///{tmp_path / 'data/intake.db'}", Message
+    )
+    assert all("\\Seen" not in f for f in mailbox.flags().values())
