@@ -93,7 +93,7 @@ def read_source(src: Source) -> bytes:
         return mailbox.Maildir(src.path, factory=None, create=False).get_bytes(src.key or "")
     if src.kind == "mbox":
         # mbox keys are integers (Maildir keys are strings).
-        return mailbox.mbox(src.path, factory=None, create=False).get_bytes(int(src.key or 0))
+        return mailbox.mbox(src.path, factory=None, create=False).get_bytes(int(src.key or 0))  # type: ignore[arg-type]
     size = src.path.stat().st_size
     if size > MAX_MESSAGE_BYTES:
         raise ValueError(f"file is {size // (1024 * 1024)} MB, over the {MAX_MESSAGE_BYTES // (1024 * 1024)} MB limit")

@@ -35,7 +35,7 @@ def test_shipped_config_lists_every_key_with_its_default_and_a_comment() -> None
     text = (REPO / "config.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text)
     defaults = Config()
-    for section, model in Config.model_fields.items():
+    for section in Config.model_fields:
         if section == "base_dir":
             continue
         sub = getattr(defaults, section)
@@ -155,7 +155,7 @@ def test_ingest_reports_each_rejected_input_with_file_and_reason(tmp_path: Path)
 
 def test_messages_json_has_the_spec_keys(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    name, raw, exp = next(c for c in mailgen.corpus() if c[0] == "qq_cloud")
+    _name, raw, exp = next(c for c in mailgen.corpus() if c[0] == "qq_cloud")
     (tmp_path / "m.eml").write_bytes(raw)
     assert run_intake("ingest", str(tmp_path / "m.eml"), config=config).returncode == 0
     item = json.loads(run_intake("messages", "--format", "json", config=config).stdout)[0]
