@@ -291,7 +291,8 @@ class _Context:
                     if k:
                         self.index.setdefault(k, []).append(_Cell(t, r, c, None))
                         keys.add(k)
-                    m = re.match(r"([^:：\n]{1,40})[:：](.*)", cell, re.S)
+                    # The label may wrap in a narrow cell (统一社会信用代\n码：9142...), as a PDF shows it.
+                    m = re.match(r"([^:：]{1,40})[:：](.*)", cell, re.S)
                     if m:
                         lk = label_key(m.group(1))
                         if lk:

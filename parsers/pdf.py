@@ -139,7 +139,8 @@ def read_pdf(data: bytes | pdfium.PdfDocument, *, max_pages: int = 300, max_char
     page_texts: list[str] = []
     infos: list[PageInfo] = []
     total = 0
-    prev_open = False
+    prev_flow: _PageFlow | None = None
+    edges: dict[int, list[list[_CellEdge]]] = {}
     for i in range(min(n, max_pages)):
         try:
             page = pdf[i]
@@ -147,25 +148,29 @@ def read_pdf(data: bytes | pdfium.PdfDocument, *, max_pages: int = 300, max_char
             warnings.append(f"page {i + 1} unreadable ({exc})")
             continue
         try:
-            info, pblocks, flow = _read_page(page, i)
+            info, pblocks, flow, pedges = _read_page(page, i)
         finally:
             page.close()
         infos.append(info)
         if total < max_chars:
+            edges.update(pedges)
+            last = prev_flow.last if prev_flow is not None else None
             if (
-                prev_open
-                and flow.starts_flush
+                prev_flow is not None
+                and last is not None
+                and flow.first is not None
                 and blocks
                 and pblocks
                 and isinstance(blocks[-1], str)
                 and isinstance(pblocks[0], str)
+                and _wrapped(last, flow.first, prev_flow.right)
             ):
                 # A paragraph running over the page break is one paragraph in the Word original.
                 head = pblocks.pop(0)
                 assert isinstance(head, str)
-                blocks[-1] = _join(blocks[-1], head)
-            prev_open = flow.ends_wrapped
-            _merge_continued_table(blocks, pblocks)
+                blocks[-1] = blocks[-1] + _wrap_sep(last, flow.first, prev_flow.left, prev_flow.right) + head
+            prev_flow = flow
+            _merge_continued_table(blocks, pblocks, edges)
             ptext = Layout(blocks=pblocks).text()
             page_texts.append(ptext)
             total += len(ptext)
@@ -227,8 +232,12 @@ def _page_chars(page: pdfium.PdfPage, xf: _Xform, info: PageInfo) -> list[Char]:
     get_box = pdfium_c.FPDFText_GetLooseCharBox
     for i in range(min(n, 200_000)):
         u = get_u(tp, i)
-        if u in (0x20, 0x0D, 0x0A, 0x09, 0x3000, 0xA0, 0xFEFF, 0x02):
+        if u in (0x20, 0x0D, 0x0A, 0x09, 0x3000, 0xA0, 0xFEFF):
             continue
+        if u == 0x02:
+            # pdfium reports a hyphen that ends a line as 0x02 (a guessed soft hyphen); in a form the hyphen
+            # is the applicant's (DeepSeek-R1, 027-8531...), so keep the glyph that is drawn.
+            u = 0x2D
         if u in (0, 0xFFFD, 0xFFFF) or u < 0x20:
             info.bad_chars += 1
             continue
@@ -299,8 +308,16 @@ class _Seg:
     b: float  # end along the line
 
 
-def _page_graphics(page: pdfium.PdfPage, xf: _Xform, info: PageInfo) -> list[_Seg]:
+_Box = tuple[float, float, float, float]
+
+
+def _page_graphics(
+    page: pdfium.PdfPage, xf: _Xform, info: PageInfo
+) -> tuple[list[_Seg], list[tuple[float, float, float, float, bool]]]:
+    """Ruling lines for table detection, and check boxes drawn as small squares (with their tick state)."""
     segs: list[_Seg] = []
+    squares: list[_Box] = []
+    marks: list[_Box] = []
     area = max(info.width * info.height, 1.0)
     img_area = 0.0
     count = 0
@@ -348,9 +365,35 @@ def _page_graphics(page: pdfium.PdfPage, xf: _Xform, info: PageInfo) -> list[_Se
             pts.append(
                 (dx, dy, pdfium_c.FPDFPathSegment_GetType(sg), bool(pdfium_c.FPDFPathSegment_GetClose(sg)))
             )
+        xs = [q[0] for q in pts]
+        ys = [q[1] for q in pts]
+        bbox = (min(xs), min(ys), max(xs), max(ys))
+        if stroke.value and _is_square(pts):
+            # A form check box: its sides are not table borders.
+            squares.append(bbox)
+            continue
+        if bbox[2] - bbox[0] <= 20 and bbox[3] - bbox[1] <= 20:
+            marks.append(bbox)
         _path_to_segments(pts, bool(stroke.value), bool(fill.value), segs)
     info.image_area = min(img_area / area, 1.0)
-    return segs
+    boxes = [
+        (*sq, any(sq[0] - 1 <= m[0] and m[2] <= sq[2] + 1 and sq[1] - 1 <= m[1] and m[3] <= sq[3] + 1 for m in marks))
+        for sq in squares
+    ]
+    return segs, boxes
+
+
+def _is_square(pts: list[tuple[float, float, int, bool]]) -> bool:
+    """A closed axis-aligned square of text size (4-20 pt): how form check boxes are drawn."""
+    if not 4 <= len(pts) <= 6:
+        return False
+    xs = _cluster([q[0] for q in pts], 0.6)
+    ys = _cluster([q[1] for q in pts], 0.6)
+    if len(xs) != 2 or len(ys) != 2:
+        return False
+    w, h = xs[1] - xs[0], ys[1] - ys[0]
+    closed = pts[-1][3] or (abs(pts[-1][0] - pts[0][0]) < 0.6 and abs(pts[-1][1] - pts[0][1]) < 0.6)
+    return closed and 4 <= w <= 20 and 4 <= h <= 20 and abs(w - h) <= 0.25 * max(w, h)
 
 
 def _red(r: ctypes.c_uint, g: ctypes.c_uint, b: ctypes.c_uint) -> bool:
@@ -514,17 +557,6 @@ def _grid_from_lines(gh: list[_Seg], gv: list[_Seg], tol: float) -> _GridTable |
     return _GridTable(xs[0], ys[0], xs[-1], ys[-1], cells)
 
 
-def _table_rows(t: _GridTable) -> list[list[str]]:
-    rows: dict[int, list[_Cell]] = {}
-    for c in t.cells:
-        rows.setdefault(c.row, []).append(c)
-    out: list[list[str]] = []
-    for r in sorted(rows):
-        cells = sorted(rows[r], key=lambda c: c.x0)
-        out.append([_cell_text(c) for c in cells])
-    return out
-
-
 # ---------------------------------------------------------------- lines and paragraphs
 
 
@@ -552,11 +584,21 @@ def _lines(chars: list[Char]) -> list[list[Char]]:
         if abs(ch.cy - cy) <= 0.45 * max(h, ch.h):
             cur.append(ch)
         else:
-            lines.append(sorted(cur, key=lambda c: c.x0))
+            lines.append(_in_order(cur))
             cur = [ch]
             cy, h = ch.cy, max(ch.h, 1.0)
-    lines.append(sorted(cur, key=lambda c: c.x0))
+    lines.append(_in_order(cur))
     return lines
+
+
+def _in_order(line: list[Char]) -> list[Char]:
+    """A line's glyphs left to right; where runs overlap (Writer misplaces a run after a bold one, or a
+    line overflowing its cell runs over the next cell's text), each run stays whole, in the order the
+    runs start."""
+    line = sorted(line, key=lambda c: c.x0)
+    if all(b.x0 >= a.x1 - 0.3 * (a.x1 - a.x0) for a, b in itertools.pairwise(line)):
+        return line
+    return [c for chain in sorted(_chains(line), key=lambda ch: ch[0].x0) for c in chain]
 
 
 def _line_text(line: list[Char]) -> str:
@@ -596,7 +638,16 @@ def fix_text(s: str) -> str:
     return s
 
 
-_NO_LINE_START = set("，。、；：？！）》」』】〕…,.;:?!)%％")
+# Kinsoku (禁则): closing punctuation never starts a line, opening punctuation never ends one. A tick box
+# travels with the option text after it.
+_NO_LINE_START = set("，。、；：？！）》」』】〕…,.;:?!)%％”’")
+_NO_LINE_END = set("（《「『【〔“‘([") | {TICKED, UNTICKED}
+_SENTENCE_END = set("。！？；：.!?;:")
+_ENUM_START = re.compile(
+    r"(?:[（(][一二三四五六七八九十\d]{1,3}[)）]|[一二三四五六七八九十]{1,3}[、．]|\d{1,2}[、.．](?!\d))"
+)
+# Punctuation that Word and Writer let hang past the right margin (overflowPunct) instead of wrapping.
+_HANGING = set("，。、．,.")
 
 
 def _char_w(line: list[Char]) -> float:
@@ -604,32 +655,108 @@ def _char_w(line: list[Char]) -> float:
     return ws[len(ws) // 2] if ws else max(c.h for c in line) * 0.85
 
 
-def _wrapped(prev: list[Char], nxt: list[Char], right: float, full_gap: float) -> bool:
+def _latin_word(c: str) -> bool:
+    return c.isascii() and c.isalnum()
+
+
+def _unit_width(prev: list[Char], nxt: list[Char]) -> float:
+    """Width the first unbreakable piece of `nxt` would need at the end of `prev`.
+
+    The piece is one CJK character or one Latin word, with the opening punctuation before it and the
+    closing punctuation after it (kinsoku keeps them together), plus the space between two Latin words.
+    """
+    n = len(nxt)
+    i = 0
+    while i < n - 1 and nxt[i].c in _NO_LINE_END:
+        i += 1
+    j = i
+    if not _is_cjk(nxt[i].c):
+        h = max(nxt[i].h, 1.0)
+        while j + 1 < n and not _is_cjk(nxt[j + 1].c) and nxt[j + 1].x0 - nxt[j].x1 < 0.12 * h:
+            j += 1
+    while j + 1 < n and nxt[j + 1].c in _NO_LINE_START:
+        j += 1
+    if j > i and nxt[j].c.isascii() and j + 1 < n and _latin_word(nxt[j + 1].c):
+        # An ASCII colon or comma binds to the number or word set solid after it (码:9142..., 1,200).
+        h = max(nxt[j].h, 1.0)
+        while j + 1 < n and not _is_cjk(nxt[j + 1].c) and nxt[j + 1].x0 - nxt[j].x1 < 0.12 * h:
+            j += 1
+    w = nxt[j].x1 - nxt[0].x0
+    if not _is_cjk(prev[-1].c) and not _is_cjk(nxt[0].c):
+        w += 0.25 * max(prev[-1].h, 1.0)
+    return w
+
+
+def _text_right(lines: list[list[Char]], box: tuple[float, float] | None = None) -> float:
+    """Where lines in a box (a cell, or the page body when `box` is None) wrap: the right text edge.
+
+    Cell padding is the same on both sides in Word and Writer, so the edge is the cell border less the
+    padding seen on the left; the end of the fullest line (a hanging comma aside) confirms it, and is the
+    only evidence in the page body.
+    """
+    ends = [ln[-1].x1 for ln in lines if ln[-1].c not in _HANGING] or [ln[-1].x1 for ln in lines]
+    if box is None:
+        return max(ends)
+    x0, x1 = box
+    pad = max(0.0, min(ln[0].x0 for ln in lines) - x0)
+    return max([x1 - pad, *(e for e in ends if e <= x1 + 0.5)])
+
+
+def _wrapped(prev: list[Char], nxt: list[Char], right: float) -> bool:
     """Whether `prev` ran on into `nxt` (a soft wrap) rather than ending its paragraph.
 
-    A wrapped line stops where the next character no longer fits: within about one character of the
-    fullest line in the same box (kinsoku can push one more character over). A line starting with
-    closing punctuation is always a continuation.
+    A line wraps when the next line's first unbreakable piece would not have fitted in the room left at
+    its end. A paragraph that ends exactly at the edge is indistinguishable from a wrap and is joined.
     """
-    if nxt and nxt[0].c in _NO_LINE_START:
+    if nxt[0].c in _NO_LINE_START:
         return True
-    gap = right - prev[-1].x1
-    return gap - full_gap < 1.5 * _char_w(prev)
+    if prev[-1].c in _SENTENCE_END and _ENUM_START.match("".join(c.c for c in nxt[:6])):
+        # A sentence ends the line and the next begins （二）/ 三、/ 2. : a heading or a list item, which
+        # settles the case of a paragraph that ended exactly at the edge.
+        return False
+    room = right - prev[-1].x1
+    return room < _unit_width(prev, nxt) - 0.05 * _char_w(prev)
+
+
+def _wrap_sep(prev: list[Char], nxt: list[Char], left: float, right: float) -> str:
+    """What stood at a soft wrap between two Latin characters: a space, or nothing when a word too long
+    for any line (a phone number in a narrow cell) was broken where the line ran out."""
+    if not (_latin_word(prev[-1].c) and _latin_word(nxt[0].c)):
+        return ""
+    a = len(prev) - 1
+    while a > 0 and not _is_cjk(prev[a - 1].c) and prev[a].x0 - prev[a - 1].x1 < 0.12 * max(prev[a].h, 1.0):
+        a -= 1
+    b = 0
+    while b + 1 < len(nxt) and not _is_cjk(nxt[b + 1].c) and nxt[b + 1].x0 - nxt[b].x1 < 0.12 * max(nxt[b].h, 1.0):
+        b += 1
+    word = (prev[-1].x1 - prev[a].x0) + (nxt[b].x1 - nxt[0].x0)
+    return "" if word > right - left + 0.5 else " "
+
+
+def _cell_lines(cell: _Cell) -> tuple[list[list[Char]], float, float]:
+    lines = _lines(cell.chars)
+    if not lines:
+        return [], cell.x0, cell.x1
+    right = _text_right(lines, (cell.x0, cell.x1))
+    left = min(ln[0].x0 for ln in lines)
+    return lines, left, right
 
 
 def _cell_text(cell: _Cell) -> str:
-    lines = _lines(cell.chars)
+    lines, left, right = _cell_lines(cell)
     if not lines:
         return ""
-    full_gap = min(cell.x1 - line[-1].x1 for line in lines)
-    # The fullest line only sets the reference when it is close to the border (cell padding + a char).
-    if full_gap > 3.0 * _char_w(lines[0]) + 8:
-        full_gap = -1e9
+    # Paragraph spacing inside the cell, where there is any, also ends a paragraph.
+    # (A line's place is its median baseline: a single glyph's box, such as that of 一, can be off.)
+    base = [sorted(c.bottom for c in ln)[len(ln) // 2] for ln in lines]
+    pitches = [b - a for a, b in itertools.pairwise(base)]
+    pitch = min(pitches) if pitches else 0.0
     out: list[str] = []
     for k, line in enumerate(lines):
         text = _line_text(line)
-        if k and _wrapped(lines[k - 1], line, cell.x1, full_gap):
-            out.append(_join(out.pop(), text))
+        prev = lines[k - 1]
+        if k and _wrapped(prev, line, right) and not (pitch > 0 and base[k] - base[k - 1] > 1.4 * pitch):
+            out.append(out.pop() + _wrap_sep(prev, line, left, right) + text)
             continue
         out.append(text)
     return "\n".join(out)
@@ -643,10 +770,12 @@ def _join(a: str, b: str) -> str:
 
 @dataclass
 class _PageFlow:
-    """Whether the page's first paragraph may continue the previous page's last, and vice versa."""
+    """The page's first and last body lines, to join a paragraph that a page break split."""
 
-    starts_flush: bool = False
-    ends_wrapped: bool = False
+    first: list[Char] | None = None  # first body line, when the page opens with body text flush left
+    last: list[Char] | None = None  # last body line, when the page closes with body text
+    left: float = 0.0
+    right: float = 0.0
 
 
 def _paragraphs(chars: list[Char], page_w: float, page_h: float, flow: _PageFlow) -> list[tuple[float, str]]:
@@ -660,83 +789,310 @@ def _paragraphs(chars: list[Char], page_w: float, page_h: float, flow: _PageFlow
         kept.append(line)
     if not kept:
         return []
-    right = max(line[-1].x1 for line in kept)
+    right = _text_right(kept)
     left = min(line[0].x0 for line in kept)
+    cw = _char_w(kept[0])
+    mirrored = page_w - left
+    long_ends = [ln[-1].x1 for ln in kept if ln[-1].x1 - ln[0].x0 > 0.6 * (mirrored - left)]
+    if sum(1 for x in long_ends if abs(x - right) < 0.5 * cw) < 2:
+        # No two long lines end at the same place, so nothing shows where the margin is (a page of
+        # headings between tables): assume the right margin mirrors the left one, as Word's defaults do.
+        right = max(right, mirrored)
     paras: list[tuple[float, str]] = []
     prev: list[Char] | None = None
     for line in kept:
         text = _line_text(line)
         if prev is not None and paras:
             h = max(c.h for c in prev)
-            wrapped = _wrapped(prev, line, right, 0.0) and prev[-1].x1 - prev[0].x0 > (right - left) * 0.6
+            # Short lines (a centred title, a signature) end where they end, whatever comes next.
+            wrapped = _wrapped(prev, line, right) and prev[-1].x1 - prev[0].x0 > (right - left) * 0.6
             close = line[0].top - prev[-1].bottom < 0.9 * h
             indented = line[0].x0 > left + 1.5 * h
             same_size = 0.75 < max(c.h for c in line) / h < 1.33
             if wrapped and close and not indented and same_size:
                 y, t = paras.pop()
-                paras.append((y, _join(t, text)))
+                paras.append((y, t + _wrap_sep(prev, line, left, right) + text))
                 prev = line
                 continue
         paras.append((line[0].top, text))
         prev = line
     first, last = kept[0], kept[-1]
-    h = max(c.h for c in first)
-    flow.starts_flush = first[0].x0 <= left + 0.5 * h
-    flow.ends_wrapped = (
-        right - last[-1].x1 < 1.5 * _char_w(last) and last[-1].x1 - last[0].x0 > (right - left) * 0.6
-    )
+    flow.left, flow.right = left, right
+    if first[0].x0 <= left + 0.5 * max(c.h for c in first):
+        flow.first = first
+    if last[-1].x1 - last[0].x0 > (right - left) * 0.6:
+        flow.last = last
     return paras
 
 
-def _read_page(page: pdfium.PdfPage, index: int) -> tuple[PageInfo, list[str | Table], _PageFlow]:
+@dataclass
+class _CellEdge:
+    """A cell's position and its first and last text lines, to rejoin a row that a page break split."""
+
+    x0: float
+    x1: float
+    first: list[Char] | None
+    last: list[Char] | None
+    left: float
+    right: float
+    nlines: int
+
+
+def _table_rows(t: _GridTable) -> tuple[list[list[str]], list[list[_CellEdge]]]:
+    rows: dict[int, list[_Cell]] = {}
+    for c in t.cells:
+        rows.setdefault(c.row, []).append(c)
+    out: list[list[str]] = []
+    edges: list[list[_CellEdge]] = []
+    for r in sorted(rows):
+        # Slivers between two borders close together (a frame around a nested table, a double rule) are
+        # no cells of the form.
+        cells = sorted(
+            (c for c in rows[r] if c.chars or (c.x1 - c.x0 >= 6 and c.bottom - c.top >= 4)), key=lambda c: c.x0
+        )
+        if not cells:
+            continue
+        out.append([_cell_text(c) for c in cells])
+        row_edges = []
+        for c in cells:
+            lines, left, right = _cell_lines(c)
+            row_edges.append(
+                _CellEdge(
+                    c.x0, c.x1, lines[0] if lines else None, lines[-1] if lines else None, left, right, len(lines)
+                )
+            )
+        edges.append(row_edges)
+    return out, edges
+
+
+def _inside(inner: _GridTable, outer: _GridTable) -> bool:
+    return (
+        inner is not outer
+        and outer.x0 - 1 <= inner.x0
+        and inner.x1 <= outer.x1 + 1
+        and outer.top - 1 <= inner.top
+        and inner.bottom <= outer.bottom + 1
+    )
+
+
+def _assign_chars(chars: list[Char], tables: list[_GridTable]) -> list[Char]:
+    """Put each glyph into the innermost table cell holding it; return the glyphs outside every table."""
+    cells = sorted(
+        (c for t in tables for c in t.cells), key=lambda c: (c.x1 - c.x0) * (c.bottom - c.top)
+    )
+    home: dict[int, _Cell | None] = {}
+    for ch in chars:
+        home[id(ch)] = next(
+            (c for c in cells if c.x0 <= ch.cx <= c.x1 and c.top <= ch.cy <= c.bottom), None
+        )
+    if cells:
+        _keep_overflow_in_cell(chars, home)
+    loose: list[Char] = []
+    for ch in chars:
+        cell = home[id(ch)]
+        if cell is None:
+            loose.append(ch)
+        else:
+            cell.chars.append(ch)
+    if not loose or not tables:
+        return loose
+    # Text that overflows a cell's right border (Writer clips a line it could not wrap in a merged cell,
+    # but the text layer keeps it) belongs to the cell whose line it continues.
+    rest: list[Char] = []
+    for ch in sorted(loose, key=lambda c: c.x0):
+        target = None
+        for t in tables:
+            if not (t.top <= ch.cy <= t.bottom and ch.x0 >= t.x1 - 2):
+                continue
+            for cell in t.cells:
+                if abs(cell.x1 - t.x1) > 2 or not cell.top <= ch.cy <= cell.bottom:
+                    continue
+                if any(abs(o.cy - ch.cy) < 0.3 * max(o.h, 1.0) and o.x1 > cell.x1 - 2 * max(o.h, 1.0)
+                       for o in cell.chars):  # fmt: skip
+                    target = cell
+                    break
+            if target is not None:
+                break
+        if target is not None:
+            target.chars.append(ch)
+        else:
+            rest.append(ch)
+    return rest
+
+
+def _chains(chars: list[Char]) -> list[list[Char]]:
+    """Runs of glyphs set one after the other on a baseline (each starting where the last one ended)."""
+    open_: dict[int, list[list[Char]]] = {}
+    out: list[list[Char]] = []
+    for ch in sorted(chars, key=lambda c: c.x0):
+        key = round(ch.x0 * 2)
+        chain = None
+        for k in (key - 1, key, key + 1):
+            for cand in open_.get(k, ()):
+                last = cand[-1]
+                if abs(last.x1 - ch.x0) < 0.3 and abs(last.top - ch.top) < 0.3 * max(ch.h, 1.0):
+                    chain = cand
+                    open_[k].remove(cand)
+                    break
+            if chain is not None:
+                break
+        if chain is None:
+            chain = []
+            out.append(chain)
+        chain.append(ch)
+        open_.setdefault(round(ch.x1 * 2), []).append(chain)
+    return out
+
+
+def _keep_overflow_in_cell(chars: list[Char], home: dict[int, _Cell | None]) -> None:
+    """A line that Writer could not fit in its cell runs on over the next cell, on top of that cell's own
+    text (a narrow label cell): the glyphs set on from the line's start, where they overlap other glyphs,
+    stay in the line's own cell."""
+    for chain in _chains(chars):
+        first = home[id(chain[0])]
+        if first is None or all(home[id(ch)] is first for ch in chain):
+            continue
+        mine = {id(ch) for ch in chain}
+        for ch in chain[1:]:
+            other = home[id(ch)]
+            if other is first or other is None:
+                continue
+            w = ch.x1 - ch.x0
+            if any(
+                id(o) not in mine and home[id(o)] is other and abs(o.cy - ch.cy) < 0.3 * max(ch.h, 1.0)
+                and o.x0 < ch.x1 - 0.2 * w and ch.x0 < o.x1 - 0.2 * (o.x1 - o.x0)
+                for o in chars
+            ):
+                home[id(ch)] = first
+
+
+def _read_page(
+    page: pdfium.PdfPage, index: int
+) -> tuple[PageInfo, list[str | Table], _PageFlow, dict[int, list[list[_CellEdge]]]]:
     w, h = page.get_size()
     info = PageInfo(index=index, width=w, height=h)
     xf = _Xform(page)
     chars = _page_chars(page, xf, info)
-    segs = _page_graphics(page, xf, info)
+    segs, boxes = _page_graphics(page, xf, info)
+    chars.extend(_box_chars(boxes, chars))
     tables = _find_tables(segs) if chars else []
-    loose: list[Char] = []
-    for ch in chars:
-        for t in tables:
-            if t.x0 - 1 <= ch.cx <= t.x1 + 1 and t.top - 1 <= ch.cy <= t.bottom + 1:
-                for cell in t.cells:
-                    if cell.x0 <= ch.cx <= cell.x1 and cell.top <= ch.cy <= cell.bottom:
-                        cell.chars.append(ch)
-                        break
-                else:
-                    loose.append(ch)
-                break
-        else:
-            loose.append(ch)
+    loose = _assign_chars(chars, tables)
     items: list[tuple[float, str | Table]] = []
     flow = _PageFlow()
     for y, text in _paragraphs(loose, w, h, flow):
         items.append((y, text))
+    edges: dict[int, list[list[_CellEdge]]] = {}
+    built: dict[int, Table] = {}
     for t in tables:
-        rows = [r for r in _table_rows(t) if any(c.strip() for c in r)]
-        if rows:
-            items.append((t.top, Table(rows=rows)))
+        rows, row_edges = _table_rows(t)
+        kept = [(r, e) for r, e in zip(rows, row_edges, strict=True) if any(c.strip() for c in r)]
+        table = Table(rows=[r for r, _ in kept])
+        edges[id(table)] = [e for _, e in kept]
+        built[id(t)] = table
+    # A table drawn inside another's cell: nested in it, as in the Word original; an outer table that is
+    # only a frame around the form (no text of its own) is dropped and its tables stand on their own.
+    parent: dict[int, _GridTable] = {}
+    for t in tables:
+        outers = [o for o in tables if _inside(t, o)]
+        if outers:
+            parent[id(t)] = min(outers, key=lambda o: (o.x1 - o.x0) * (o.bottom - o.top))
+    for t in tables:
+        table = built[id(t)]
+        p = parent.get(id(t))
+        while p is not None and not built[id(p)].rows:
+            p = parent.get(id(p))
+        if p is not None:
+            built[id(p)].nested.append(table)
+        elif table.rows:
+            items.append((t.top, table))
+        else:
+            edges.pop(id(table), None)
     items.sort(key=lambda it: it[0])
     blocks = [b for _, b in items]
     if blocks and isinstance(blocks[0], Table):
-        flow.starts_flush = False
+        flow.first = None
     if blocks and isinstance(blocks[-1], Table):
-        flow.ends_wrapped = False
-    return info, blocks, flow
+        flow.last = None
+    return info, blocks, flow, edges
 
 
-def _merge_continued_table(blocks: list[str | Table], new: list[str | Table]) -> None:
+def _box_chars(boxes: list[tuple[float, float, float, float, bool]], chars: list[Char]) -> list[Char]:
+    """Check boxes drawn as squares (Writer's and Word's form check boxes) as tick glyphs, unless a box
+    glyph already stands there."""
+    out: list[Char] = []
+    for x0, top, x1, bottom, ticked in boxes:
+        if any(
+            c.c in (TICKED, UNTICKED) and c.x0 < x1 and x0 < c.x1 and c.top < bottom and top < c.bottom
+            for c in chars
+        ):
+            continue
+        out.append(Char(TICKED if ticked else UNTICKED, x0, top, x1, bottom))
+    return out
+
+
+def _rows_continue(
+    last: list[_CellEdge], first: list[_CellEdge], first_text: list[str]
+) -> list[tuple[int, bool]] | None:
+    """For a table's first row on a page: per cell, the cell of the previous page's last row it continues
+    (-1 for none) and whether its text runs on across the break; None when it is a row of its own.
+
+    A split row shows the same cells on both pages (a vertically merged cell that began higher up shows
+    again, empty). Either its text runs on: some cell's last line was full and goes on, and every other
+    cell that goes on held several lines (a break between its paragraphs); a new row whose label merely
+    filled the previous row's label cell still has short values above its own. Or the row's label cell
+    is empty on the second page while at most half of its cells go on (a vertically merged label starts
+    a new row with every cell filled).
+    """
+    match: list[tuple[int, bool]] = []
+    consistent = True
+    for b, text in zip(first, first_text, strict=True):
+        k = next((k for k, a in enumerate(last) if abs(a.x0 - b.x0) <= 2 and abs(a.x1 - b.x1) <= 2), -1)
+        if k < 0 and text.strip():
+            return None
+        a = last[k] if k >= 0 else None
+        run = a is not None and a.last is not None and b.first is not None and _wrapped(a.last, b.first, a.right)
+        if text.strip() and not run and a is not None and a.nlines == 1:
+            consistent = False
+        match.append((k, run))
+    filled = [t for t in first_text if t.strip()]
+    label_empty = not first_text[0].strip() or match[0][0] < 0
+    if (consistent and any(run for _, run in match)) or (label_empty and len(filled) <= max(1, len(first) // 2)):
+        return match
+    return None
+
+
+def _merge_continued_table(
+    blocks: list[str | Table], new: list[str | Table], edges: dict[int, list[list[_CellEdge]]]
+) -> None:
     """Join a table that a page break split in two, as the Word original has it."""
     if blocks and new and isinstance(blocks[-1], Table) and isinstance(new[0], Table):
         prev, cont = blocks[-1], new[0]
-        first = cont.rows[0] if cont.rows else []
-        last = prev.rows[-1] if prev.rows else []
+        prev_edges = edges.get(id(prev), [])
+        cont_edges = edges.get(id(cont), [])
         rows = list(cont.rows)
-        # The row that straddled the break: its label cell is empty on the second page.
-        if first and last and len(first) == len(last) and not first[0].strip():
-            prev.rows[-1] = [_join(a, b) if b else a for a, b in zip(last, first, strict=False)]
-            rows = rows[1:]
+        if prev.rows and rows and prev_edges and cont_edges:
+            match = _rows_continue(prev_edges[-1], cont_edges[0], rows[0])
+            if match is not None:
+                merged = list(prev.rows[-1])
+                merged_edges = list(prev_edges[-1])
+                for (k, run), b, eb in zip(match, rows[0], cont_edges[0], strict=True):
+                    if k < 0 or not b:
+                        continue
+                    a, ea = merged[k], merged_edges[k]
+                    if not a:
+                        merged[k] = b
+                    elif run and ea.last is not None and eb.first is not None:
+                        merged[k] = a + _wrap_sep(ea.last, eb.first, ea.left, ea.right) + b
+                    else:
+                        merged[k] = a + "\n" + b
+                    merged_edges[k] = eb
+                prev.rows[-1] = merged
+                prev_edges[-1] = merged_edges
+                rows = rows[1:]
+                cont_edges = cont_edges[1:]
         prev.rows.extend(rows)
+        prev_edges.extend(cont_edges)
+        prev.nested.extend(cont.nested)
         blocks.extend(new[1:])
         return
     blocks.extend(new)
