@@ -79,6 +79,8 @@ def _context(
     finally:
         services.close()
         services.engine.dispose()
+        if services.work_engine is not None:
+            services.work_engine.dispose()
 
 
 def _progress() -> Progress:
@@ -113,12 +115,17 @@ def _report_quarantined(services: Services, ids: list[int]) -> None:
 @app.command()
 def run(config: ConfigOpt = Path("config.toml"), db: DbOpt = None, verbose: VerboseOpt = False) -> None:
     """The daemon: scheduled polls (and IDLE), processing, acks, dashboard; stops on SIGTERM/SIGINT."""
-    from intake.daemon import Daemon
+    import threading
 
+    from intake.daemon import Daemon, install_signal_handlers
+
+    # First thing: a SIGTERM while migrations run must still end in a clean exit.
+    stop = threading.Event()
+    install_signal_handlers(stop)
     with _context(config, db, verbose) as (services, stages):
         cfg = services.config
         password = cfg.secret(cfg.mailbox.password_env) if cfg.mailbox.enabled else None
-        daemon = Daemon(services, stages, password, jobs=_jobs(services))
+        daemon = Daemon(services, stages, password, jobs=_jobs(services), stop_event=stop)
         err.print(
             f"intake {__version__}: polling {cfg.mailbox.username}@{cfg.mailbox.host}/{cfg.mailbox.folder} "
             f"every {cfg.mailbox.poll_interval}",
@@ -145,18 +152,34 @@ def poll(
     process: Annotated[bool, typer.Option(help="Process what was fetched (parse, check, queue acks).")] = True,
 ) -> None:
     """One poll of the mailbox now, then exit."""
+    from intake.cycle import run_cycle
     from intake.mailbox import MailboxError
     from intake.poller import Poller
 
     with _context(config, db, verbose) as (services, stages):
         cfg = services.config
         password = cfg.secret(cfg.mailbox.password_env)
+        poller = Poller(services, password)
         with _progress() as prog:
-            task = prog.add_task("fetching", total=None)
+            fetch_task = prog.add_task("fetching", total=None)
+            proc_task = prog.add_task("processing", total=None)
             try:
-                res = Poller(services, password).poll(progress=lambda d, t: prog.update(task, completed=d, total=t))
+                if process:
+                    cyc = run_cycle(
+                        services,
+                        stages,
+                        poller,
+                        on_fetched=lambda d, t: prog.update(fetch_task, completed=d, total=t),
+                        on_processed=lambda _m, _s: prog.advance(proc_task),
+                    )
+                    res, pres = cyc.poll, cyc.process
+                else:
+                    res, pres = poller.poll(progress=lambda d, t: prog.update(fetch_task, completed=d, total=t)), None
             except MailboxError as e:
                 raise Fail(str(e), REJECTED) from None
+            except TransientError as e:
+                raise Fail(f"processing stopped, nothing is lost; run again when fixed: {e}", REJECTED) from None
+        assert res is not None
         if res.skipped:
             err.print(f"poll skipped: {res.skipped}", markup=False)
         err.print(
@@ -164,8 +187,8 @@ def poll(
             f"{res.duplicates} already known), {res.actions} server actions",
             markup=False,
         )
-        if process:
-            pres = _process(services, stages)
+        if pres is not None:
+            err.print(f"{pres.processed} processed, {pres.quarantined} quarantined", markup=False)
             _report_quarantined(services, pres.quarantined_ids)
             if pres.quarantined:
                 raise typer.Exit(REJECTED)

@@ -15,7 +15,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from intake.mailbox import Mailbox, MailboxAuthError, MailboxError
-from intake.pipeline import Services, Stage, process_pending
+from intake.pipeline import Services, Stage
 from intake.poller import Poller
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,17 @@ class Health:
     jobs: dict[str, str] = field(default_factory=dict)
 
 
+def install_signal_handlers(stop_event: threading.Event) -> None:
+    """SIGTERM/SIGINT set `stop_event`: every loop stops at its next safe point and the process exits 0."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: shutting down after the current step", signal.Signals(signum).name)
+        stop_event.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 class Daemon:
     """Runs `cycle` (poll then process) one at a time, on a schedule, on IDLE, and on retry."""
 
@@ -53,12 +64,13 @@ class Daemon:
         stages: list[tuple[str, Stage]],
         password: str | None,
         jobs: list[Job] | None = None,
+        stop_event: threading.Event | None = None,
     ) -> None:
         self.services = services
         self.stages = stages
         self.password = password
         self.jobs = jobs or []
-        self.stop_event = threading.Event()
+        self.stop_event = stop_event or threading.Event()
         self.health = Health()
         self._cycle_lock = threading.Lock()
         self._again = threading.Event()
@@ -83,11 +95,15 @@ class Daemon:
             self._cycle_lock.release()
 
     def _cycle_once(self) -> None:
+        from intake.cycle import run_cycle
+
         mb = self.services.config.mailbox
         self.health.last_cycle_at = datetime.now(UTC)
-        if mb.enabled and self.password is not None:
-            try:
-                res = Poller(self.services, self.password).poll(should_stop=self.stop_event.is_set)
+        poller = Poller(self.services, self.password) if mb.enabled and self.password is not None else None
+        try:
+            cyc = run_cycle(self.services, self.stages, poller, should_stop=self.stop_event.is_set)
+            res = cyc.poll
+            if res is not None:
                 if res.skipped:
                     log.info("poll skipped: %s", res.skipped)
                 elif res.fetched or res.actions:
@@ -101,20 +117,15 @@ class Daemon:
                 self.health.last_poll_ok_at = datetime.now(UTC)
                 self.health.consecutive_failures = 0
                 self.health.last_error = None
-            except MailboxAuthError as e:
-                self._failed(str(e), auth=True)
-            except MailboxError as e:
-                self._failed(str(e))
-            except Exception as e:
-                log.exception("poll failed")
-                self._failed(f"{type(e).__name__}: {e}")
-        try:
-            res2 = process_pending(self.services, self.stages, should_stop=self.stop_event.is_set)
-            if res2.processed or res2.quarantined:
-                log.info("processed %d messages, %d quarantined", res2.processed, res2.quarantined)
+            if cyc.process.processed or cyc.process.quarantined:
+                log.info("processed %d messages, %d quarantined", cyc.process.processed, cyc.process.quarantined)
+        except MailboxAuthError as e:
+            self._failed(str(e), auth=True)
+        except MailboxError as e:
+            self._failed(str(e))
         except Exception as e:
-            log.exception("processing failed")
-            self._failed(f"processing: {type(e).__name__}: {e}")
+            log.exception("cycle failed")
+            self._failed(f"{type(e).__name__}: {e}")
 
     def _failed(self, error: str, *, auth: bool = False) -> None:
         self.health.consecutive_failures += 1
@@ -221,16 +232,13 @@ class Daemon:
             self._idle_thread.join(timeout=5)
 
     def install_signal_handlers(self) -> None:
-        def handler(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s: shutting down after the current step", signal.Signals(signum).name)
-            self.stop_event.set()
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        install_signal_handlers(self.stop_event)
 
     def run_forever(self, serve: Callable[[threading.Event], None] | None = None) -> None:
         """Start, then block until SIGTERM/SIGINT; `serve` (the dashboard) runs in this thread."""
         self.install_signal_handlers()
+        if self.stop_event.is_set():
+            return
         self.start()
         try:
             if serve is not None:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from intake.config import Config, ConfigError
@@ -48,13 +49,20 @@ class Services:
     """What stages may use: configuration, database, archives, parsers. Built once per process."""
 
     config: Config
+    # Durable commits: what must hold before acting on the outside world (poller, sent acks, staff).
     engine: Engine
     archive: Archive
     blobs: Archive
+    # Relaxed commits (no fsync) for processing, which can always be redone from the archive.
+    work_engine: Engine | None = None
     owner: str = field(default_factory=owner_id)
     clock: Callable[[], datetime] = utcnow
     # Long-lived helpers that stages create lazily (the parser pool, ...), closed by close().
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def processing_engine(self) -> Engine:
+        return self.work_engine or self.engine
 
     def close(self) -> None:
         for value in self.extras.values():
@@ -81,16 +89,25 @@ Stage = Callable[[MessageContext], None]
 _REGISTRY: dict[str, Stage] = {}
 
 
-def stage(name: str) -> Callable[[Stage], Stage]:
-    """Register a stage under the name the configuration uses."""
+def stage(name: str, *, slow: bool = False) -> Callable[[Stage], Stage]:
+    """Register a stage under the name the configuration uses.
+
+    A `slow` stage (OCR, LibreOffice) gets the earlier stages' writes committed before it runs, so no
+    write transaction stays open while it works; fast stages share one commit per message.
+    """
 
     def register(fn: Stage) -> Stage:
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise RuntimeError(f"two stages registered as {name!r}")
         _REGISTRY[name] = fn
+        if slow:
+            _SLOW.add(name)
         return fn
 
     return register
+
+
+_SLOW: set[str] = set()
 
 
 def _load_stage_modules() -> None:
@@ -118,43 +135,58 @@ class ProcessResult:
     quarantined_ids: list[int] = field(default_factory=list)
 
 
-def claim_next(services: Services, *, only: int | None = None) -> int | None:
-    """Lease the oldest unprocessed message to this process; None when there is none left."""
+def claim(services: Services, *, limit: int = 10, only: int | None = None) -> list[int]:
+    """Lease up to `limit` of the oldest unprocessed messages to this process (one commit for all)."""
     now = services.clock()
-    with Session(services.engine) as s:
+    claimed: list[int] = []
+    with Session(services.processing_engine) as s:
         q = (
             select(Message.id)
             .where(Message.state == "new")
             .where(or_(col(Message.lease_until).is_(None), col(Message.lease_until) < now))
             .order_by(col(Message.received_at).asc().nulls_last(), col(Message.id))
-            .limit(20)
+            .limit(limit)
         )
         if only is not None:
             q = q.where(Message.id == only)
         if services.engine.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        candidates = list(s.exec(q))
-        for mid in candidates:
-            if mid is None:
-                continue
-            # Conditional update: of two processes racing for the row, exactly one changes it.
-            res = s.exec(
+        candidates = [int(m) for m in s.exec(q) if m is not None]
+        if candidates:
+            # One conditional UPDATE: of two processes racing for a row, exactly one changes it, and
+            # RETURNING says which rows were ours.
+            rows = s.exec(
                 update(Message)
-                .where(col(Message.id) == mid)
+                .where(col(Message.id).in_(candidates))
                 .where(col(Message.state) == "new")
                 .where(or_(col(Message.lease_until).is_(None), col(Message.lease_until) < now))
                 .values(lease_owner=services.owner, lease_until=now + LEASE, attempts=Message.attempts + 1)
+                .returning(col(Message.id))
             )
-            if res.rowcount == 1:
-                s.commit()
-                return int(mid)
+            got = {int(r[0]) for r in rows}
+            claimed = [m for m in candidates if m in got]
+            if len(claimed) > limit:
+                # Give back what we took beyond the limit, in the same transaction.
+                extra = claimed[limit:]
+                claimed = claimed[:limit]
+                s.exec(
+                    update(Message)
+                    .where(col(Message.id).in_(extra))
+                    .values(lease_owner=None, lease_until=None, attempts=Message.attempts - 1)
+                )
         s.commit()
-    return None
+    return claimed
+
+
+def claim_next(services: Services, *, only: int | None = None) -> int | None:
+    """Lease the oldest unprocessed message (or `only` that one); None when there is none."""
+    got = claim(services, limit=1, only=only)
+    return got[0] if got else None
 
 
 def process_message(services: Services, message_pk: int, stages: list[tuple[str, Stage]]) -> str:
     """Run every stage on one leased message; returns the final state ("processed" / "quarantined")."""
-    with Session(services.engine, expire_on_commit=False) as s:
+    with Session(services.processing_engine, expire_on_commit=False) as s:
         msg = s.get(Message, message_pk)
         if msg is None:
             return "missing"
@@ -173,11 +205,12 @@ def process_message(services: Services, message_pk: int, stages: list[tuple[str,
         ctx = MessageContext(services=services, session=s, message=msg, raw=raw)
         for name, fn in stages:
             try:
+                if name in _SLOW:
+                    # What the earlier stages wrote is committed: a slow stage (OCR) must not hold a
+                    # write transaction open. A crash restarts the message from its first stage.
+                    s.commit()
                 fn(ctx)
                 crash_point(f"stage.{name}")
-                # Each stage's writes are durable on their own: a slow next stage (OCR) must not hold
-                # a write transaction open, and a crash restarts the message from the beginning.
-                s.commit()
             except Quarantine as q:
                 s.rollback()
                 return _quarantine(s, msg, name, q.reason, None)
@@ -197,19 +230,23 @@ def process_message(services: Services, message_pk: int, stages: list[tuple[str,
                     f"internal error in stage {name}: {type(e).__name__}: {e}",
                     traceback.format_exc(),
                 )
-        msg.state = "processed"
-        msg.processed_at = services.clock()
-        msg.lease_owner = None
-        msg.lease_until = None
-        msg.quarantine_reason = None
-        s.add(msg)
+        done = {
+            "state": "processed",
+            "processed_at": services.clock(),
+            "lease_owner": None,
+            "lease_until": None,
+            "quarantine_reason": None,
+        }
+        s.exec(update(Message).where(col(Message.id) == msg.id).values(**done))
         s.commit()
+        for key, value in done.items():
+            set_committed_value(msg, key, value)
         return "processed"
 
 
 def _release(services: Services, message_pk: int) -> None:
     try:
-        with Session(services.engine) as s:
+        with Session(services.processing_engine) as s:
             s.exec(
                 update(Message)
                 .where(col(Message.id) == message_pk)
@@ -245,17 +282,27 @@ def process_pending(
     result = ProcessResult()
     reap_dead_leases(services.engine)
     while not should_stop():
-        mid = claim_next(services)
-        if mid is None:
+        batch = claim(services)
+        if not batch:
             break
-        state = process_message(services, mid, stages)
-        if state == "processed":
-            result.processed += 1
-        elif state == "quarantined":
-            result.quarantined += 1
-            result.quarantined_ids.append(mid)
-        if on_done:
-            on_done(mid, state)
+        for i, mid in enumerate(batch):
+            if should_stop():
+                for rest in batch[i:]:
+                    _release(services, rest)
+                return result
+            try:
+                state = process_message(services, mid, stages)
+            except BaseException:
+                for rest in batch[i + 1 :]:
+                    _release(services, rest)
+                raise
+            if state == "processed":
+                result.processed += 1
+            elif state == "quarantined":
+                result.quarantined += 1
+                result.quarantined_ids.append(mid)
+            if on_done:
+                on_done(mid, state)
     return result
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -17,7 +17,7 @@ from intake.leases import reap_dead_leases
 from intake.mailbox import FetchedMessage, Mailbox, MailboxError
 from intake.pipeline import Services
 from store.archive import sha256_hex
-from store.models import MailboxCheckpoint, MailboxUid, Message
+from store.models import MailboxCheckpoint, MailboxUid, Message, insert_values
 
 log = logging.getLogger(__name__)
 
@@ -221,40 +221,51 @@ class Poller:
         leave = self.cfg.after == "leave"
         now = self.services.clock()
         with Session(self.services.engine) as s:
-            existing = {row.sha256: row.id for row in s.exec(select(Message).where(col(Message.sha256).in_(set(shas))))}
+            existing: dict[str, int | None] = {
+                row.sha256: row.id for row in s.exec(select(Message).where(col(Message.sha256).in_(set(shas))))
+            }
+            new_rows: dict[str, dict[str, object]] = {}
             for m, sha in zip(fetched, shas, strict=True):
                 result.fetched += 1
                 result.fetched_bytes += len(m.raw)
-                mid = existing.get(sha)
-                if mid is None:
-                    row = Message(
-                        sha256=sha,
-                        size=len(m.raw),
-                        source="imap",
-                        source_ref=f"{self.account}/{self.folder};UIDVALIDITY={uidvalidity};UID={m.uid}",
-                        received_at=m.internaldate,
-                        received_source="internaldate",
-                    )
-                    s.add(row)
-                    s.flush()
-                    mid = row.id
+                if sha in existing or sha in new_rows:
+                    result.duplicates += 1
+                    continue
+                new_rows[sha] = insert_values(
+                    Message,
+                    sha256=sha,
+                    size=len(m.raw),
+                    source="imap",
+                    source_ref=f"{self.account}/{self.folder};UIDVALIDITY={uidvalidity};UID={m.uid}",
+                    received_at=m.internaldate,
+                    received_source="internaldate",
+                    created_at=now,
+                )
+            if new_rows:
+                # One multi-row INSERT for the batch; RETURNING gives the ids.
+                inserted = s.exec(
+                    insert(Message).returning(col(Message.id), col(Message.sha256)), params=list(new_rows.values())
+                )
+                for mid, sha in inserted:
                     existing[sha] = mid
                     result.new_messages += 1
-                    if mid is not None:
-                        result.new_ids.append(mid)
-                else:
-                    result.duplicates += 1
-                s.add(
-                    MailboxUid(
+                    result.new_ids.append(mid)
+            s.exec(
+                insert(MailboxUid),
+                params=[
+                    insert_values(
+                        MailboxUid,
                         account=self.account,
                         folder=self.folder,
                         uidvalidity=uidvalidity,
                         uid=m.uid,
-                        message_pk=mid or 0,
+                        message_pk=existing[sha],
                         action_done=leave,
                         recorded_at=now,
                     )
-                )
+                    for m, sha in zip(fetched, shas, strict=True)
+                ],
+            )
             s.commit()
 
     def _act(self, mb: Mailbox, uidvalidity: int, uids: list[int], result: PollResult) -> None:

@@ -19,6 +19,8 @@ def build_services(config: Config, *, run_migrations: bool = True) -> Services:
     return Services(
         config=config,
         engine=engine,
+        work_engine=make_engine(config.db_url, durable=False),
         archive=Archive(data / "messages", ".eml"),
-        blobs=Archive(data / "blobs"),
+        # Attachment bytes are derived from the archived message: no fsync needed.
+        blobs=Archive(data / "blobs", durable=False),
     )

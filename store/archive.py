@@ -20,22 +20,25 @@ def sha256_hex(data: bytes) -> str:
 
 
 class Archive:
-    """Files named by the sha256 of their bytes under `root/ab/cd/<sha256><suffix>`.
+    """Files named by the sha256 of their bytes under `root/ab/<sha256><suffix>` (256 folders).
 
     A file is written once (temporary name, fsync, rename, fsync of the directory) and never modified
     or deleted by the program; files are made read-only. Writing the same bytes again is a no-op, so a
     retry after a crash is always safe.
     """
 
-    def __init__(self, root: Path, suffix: str = "") -> None:
+    def __init__(self, root: Path, suffix: str = "", *, durable: bool = True) -> None:
         self.root = Path(root)
         self.suffix = suffix
+        # durable=False skips fsync: for derived files (attachment blobs) that can be extracted again
+        # from the archived message; the raw-message archive is always durable.
+        self.durable = durable
 
     def path_for(self, sha: str) -> Path:
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
             # Never build a path from anything but a hex digest: the name may come from a URL.
             raise ArchiveError(f"not a sha256 hex digest: {sha!r}")
-        return self.root / sha[:2] / sha[2:4] / f"{sha}{self.suffix}"
+        return self.root / sha[:2] / f"{sha}{self.suffix}"
 
     def exists(self, sha: str) -> bool:
         return self.path_for(sha).exists()
@@ -58,13 +61,14 @@ class Archive:
                 parent = path.parent
                 if not parent.exists():
                     parent.mkdir(parents=True, exist_ok=True)
-                    dirs.update((parent, parent.parent, self.root))
+                    dirs.update((parent, self.root))
                 fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-")
                 try:
                     with os.fdopen(fd, "wb") as f:
                         f.write(data)
-                        f.flush()
-                        os.fsync(f.fileno())
+                        if self.durable:
+                            f.flush()
+                            os.fsync(f.fileno())
                     os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP)
                     os.replace(tmp, path)
                 except BaseException:
@@ -72,8 +76,9 @@ class Archive:
                         os.unlink(tmp)
                     raise
                 dirs.add(parent)
-            for d in dirs:
-                _fsync_dir(d)
+            if self.durable:
+                for d in dirs:
+                    _fsync_dir(d)
         except OSError as e:
             raise ArchiveError(f"cannot write to the archive {self.root}: {e}") from e
         return out

@@ -17,32 +17,64 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the settings intake relies on for durability and concurrency."""
+def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
+    """An engine with the settings intake relies on for durability and concurrency.
+
+    `durable=False` is for writes that can be redone from the archive (message processing): a commit
+    survives a process crash but may be lost on power loss, and costs no fsync. Anything that must hold
+    before we act on the outside world (the poller before touching the server, sent acknowledgements,
+    staff decisions) uses a durable engine.
+    """
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        sync = "FULL" if durable else "NORMAL"
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed row survives power loss too, before we touch the mail server.
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
         return engine
     if u.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        if not durable:
+
+            @event.listens_for(engine, "connect")
+            def _async_commit(dbapi_conn: Any, _record: Any) -> None:
+                with dbapi_conn.cursor() as cur:
+                    cur.execute("SET synchronous_commit TO off")
+                dbapi_conn.commit()
+
+        return engine
     raise ValueError(f"unsupported database URL {u.render_as_string(hide_password=True)!r}: use sqlite or postgresql")
+
+
+def head_revision() -> str:
+    """The newest revision id: revision files are named NNNN_*.py and revision ids are their NNNN."""
+    return max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def _at_head(engine: Engine) -> bool:
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
 
 
 def migrate(engine: Engine) -> None:
     """Create or upgrade the schema to the newest revision (alembic), safe with several daemons."""
+    # Every command starts here: skip loading alembic and its scripts when there is nothing to do.
+    if _at_head(engine):
+        return
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
