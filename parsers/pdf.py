@@ -644,7 +644,7 @@ _NO_LINE_START = set("，。、；：？！）》」』】〕…,.;:?!)%％”�
 _NO_LINE_END = set("（《「『【〔“‘([") | {TICKED, UNTICKED}
 _SENTENCE_END = set("。！？；：.!?;:")
 _ENUM_START = re.compile(
-    r"(?:[（(][一二三四五六七八九十\d]{1,3}[)）]|[一二三四五六七八九十]{1,3}[、．]|\d{1,2}[、.．](?!\d))"
+    r"(?:[（(](?:[一二三四五六七八九十]{1,3}|\d{1,2})[)）]|[一二三四五六七八九十]{1,3}[、．]|\d{1,2}[、.．](?!\d))"
 )
 # Punctuation that Word and Writer let hang past the right margin (overflowPunct) instead of wrapping.
 _HANGING = set("，。、．,.")
@@ -676,8 +676,8 @@ def _unit_width(prev: list[Char], nxt: list[Char]) -> float:
             j += 1
     while j + 1 < n and nxt[j + 1].c in _NO_LINE_START:
         j += 1
-    if j > i and nxt[j].c.isascii() and j + 1 < n and _latin_word(nxt[j + 1].c):
-        # An ASCII colon or comma binds to the number or word set solid after it (码:9142..., 1,200).
+    if j > i and j + 1 < n and _latin_word(nxt[j + 1].c) and nxt[j + 1].x0 - nxt[j].x1 < 0.12 * nxt[j].h:
+        # Closing punctuation binds to the number or word set solid after it (码:9142..., （027）8531...).
         h = max(nxt[j].h, 1.0)
         while j + 1 < n and not _is_cjk(nxt[j + 1].c) and nxt[j + 1].x0 - nxt[j].x1 < 0.12 * h:
             j += 1
@@ -789,7 +789,10 @@ def _paragraphs(chars: list[Char], page_w: float, page_h: float, flow: _PageFlow
         kept.append(line)
     if not kept:
         return []
-    right = _text_right(kept)
+    # A line Writer could not fit runs on past the page edge (clipped when shown): it says nothing of
+    # where the margin is.
+    inside = [ln for ln in kept if ln[-1].x1 <= page_w] or kept
+    right = _text_right(inside)
     left = min(line[0].x0 for line in kept)
     cw = _char_w(kept[0])
     mirrored = page_w - left
@@ -1044,19 +1047,26 @@ def _rows_continue(
     a new row with every cell filled).
     """
     match: list[tuple[int, bool]] = []
-    consistent = True
+    consistent = prose = True
     for b, text in zip(first, first_text, strict=True):
         k = next((k for k, a in enumerate(last) if abs(a.x0 - b.x0) <= 2 and abs(a.x1 - b.x1) <= 2), -1)
         if k < 0 and text.strip():
             return None
         a = last[k] if k >= 0 else None
         run = a is not None and a.last is not None and b.first is not None and _wrapped(a.last, b.first, a.right)
-        if text.strip() and not run and a is not None and a.nlines == 1:
-            consistent = False
+        if text.strip() and not run:
+            if a is not None and a.nlines == 1:
+                consistent = False
+            # A cell that goes on after a paragraph end held text (several lines, or a sentence), not a
+            # label such as 数据集来源 above the next row's 数据集名称.
+            if a is None or a.last is None or not (a.nlines >= 2 or a.last[-1].c in _SENTENCE_END):
+                prose = False
         match.append((k, run))
     filled = [t for t in first_text if t.strip()]
     label_empty = not first_text[0].strip() or match[0][0] < 0
-    if (consistent and any(run for _, run in match)) or (label_empty and len(filled) <= max(1, len(first) // 2)):
+    if consistent and any(run for _, run in match):
+        return match
+    if label_empty and prose and len(filled) <= max(1, len(first) // 2):
         return match
     return None
 
