@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-DEFAULT_STAGES = ("parse_message", "store_attachments")
+DEFAULT_STAGES = ("parse_message", "store_attachments", "parse_documents")
 
 
 class ConfigError(Exception):
@@ -155,7 +155,7 @@ class StoreConfig(Section):
 class ParsingConfig(Section):
     workers: int = Field(default=1, ge=1, le=16)
     time_limit: Duration = timedelta(seconds=60)
-    memory_limit: Size = 1024 * 1024 * 1024
+    memory_limit: Size = 2 * 1024 * 1024 * 1024
     ocr: bool = True
     ocr_max_pages: int = Field(default=6, ge=0, le=100)
     soffice: str = "soffice"

@@ -132,6 +132,40 @@ class QuarantineEvent(SQLModel, table=True):
     resolved_at: datetime | None = _dt()
 
 
+class DocumentRow(SQLModel, table=True):
+    """One attachment, or one member of an attached archive, as the parsers read it."""
+
+    __tablename__ = "document"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_pk: int = Field(sa_column=Column(Integer, ForeignKey("message.id"), nullable=False, index=True))
+    attachment_pk: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("attachment.id"), nullable=True, index=True)
+    )
+    # The archive a member came from (members of members are flattened under the top archive).
+    parent_pk: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("document.id"), nullable=True))
+    seq: int
+    filename: str = Field(sa_type=Text)
+    member_path: str = Field(default="", sa_type=Text)
+    sha256: str = Field(index=True, max_length=64)
+    size: int
+    kind: str = Field(index=True)
+    format: str
+    fields: dict[str, Any] = _json(dict)
+    text: str = Field(default="", sa_type=Text)
+    warnings: list[str] = _json()
+    problems: list[dict[str, str]] = _json()
+    kind_reasons: list[str] = _json()
+    seal: bool | None = None
+    has_commitment_page: bool = False
+    pages: int | None = None
+    ocr_used: bool = False
+    elapsed: float = 0.0
+    # Copied from the message: lateness and versions are decided per document.
+    received_at: datetime | None = _dt(index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
 def insert_values(model: type[SQLModel], **values: Any) -> dict[str, Any]:
     """Column values for a Core INSERT of `model`, with the model's defaults filled in.
 
