@@ -136,12 +136,20 @@ def run(config: ConfigOpt = Path("config.toml"), db: DbOpt = None, verbose: Verb
 
 
 def _jobs(services: Services) -> list[Any]:
-    """Periodic jobs besides polling, contributed by the modules that own them."""
-    return []
+    """Periodic jobs besides polling, contributed by the modules that own them (intake.daemon.register_job)."""
+    from intake.daemon import job_factories
+
+    return [job for factory in job_factories() if (job := factory(services)) is not None]
 
 
 def _dashboard_server(services: Services, daemon: Any) -> Any:
-    return None
+    """The dashboard, served in the daemon's main thread, when a module registered a server factory."""
+    from intake.daemon import server_factory
+
+    factory = server_factory()
+    if factory is None or not services.config.dashboard.enabled:
+        return None
+    return factory(services, daemon)
 
 
 @app.command()
@@ -415,6 +423,21 @@ def _redact(url: str) -> str:
 def version() -> None:
     """Print the version."""
     out.print(__version__)
+
+
+def _load_command_modules() -> None:
+    """Commands of other areas (applications, acknowledgements, paper log, users) live in
+    intake/commands/*.py and register themselves on `app` when imported."""
+    import importlib
+    import pkgutil
+
+    import intake.commands as pkg
+
+    for mod in sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)):
+        importlib.import_module(f"{pkg.__name__}.{mod}")
+
+
+_load_command_modules()
 
 
 def main(argv: list[str] | None = None) -> int:

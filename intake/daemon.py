@@ -34,6 +34,40 @@ class Job:
     fn: Callable[[], object]
 
 
+JobFactory = Callable[[Services], "Job | None"]
+ServerFactory = Callable[[Services, "Daemon"], Callable[[threading.Event], None]]
+_JOB_FACTORIES: list[JobFactory] = []
+_SERVER_FACTORY: list[ServerFactory] = []
+
+
+def register_job(factory: JobFactory) -> JobFactory:
+    """Contribute a periodic job to `intake run` (the factory may return None when disabled by config)."""
+    if factory not in _JOB_FACTORIES:
+        _JOB_FACTORIES.append(factory)
+    return factory
+
+
+def register_server(factory: ServerFactory) -> ServerFactory:
+    """The dashboard registers how to serve itself in the daemon's main thread until the stop event."""
+    _SERVER_FACTORY[:] = [factory]
+    return factory
+
+
+def job_factories() -> list[JobFactory]:
+    _load_extensions()
+    return list(_JOB_FACTORIES)
+
+
+def server_factory() -> ServerFactory | None:
+    _load_extensions()
+    return _SERVER_FACTORY[0] if _SERVER_FACTORY else None
+
+
+def _load_extensions() -> None:
+    # The command modules import the areas that contribute jobs and the dashboard server.
+    import intake.cli  # noqa: F401
+
+
 @dataclass
 class Health:
     last_cycle_at: datetime | None = None

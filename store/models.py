@@ -164,6 +164,103 @@ class DocumentRow(SQLModel, table=True):
     # Copied from the message: lateness and versions are decided per document.
     received_at: datetime | None = _dt(index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # Who the document says it is from, normalised (review.names): grouping finds an organisation's
+    # documents through these indexed columns.
+    org_code: str | None = Field(default=None, index=True)
+    org_name_key: str | None = Field(default=None, index=True)
+    project_key: str | None = None
+    # The application the document belongs to (None: unassigned, shown to staff), and why.
+    application_pk: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("application.id"), nullable=True, index=True)
+    )
+    assigned_by: str | None = None
+    assign_note: str | None = Field(default=None, sa_type=Text)
+
+
+class Application(SQLModel, table=True):
+    """One project, in one direction, by one lead applicant (SPEC 6); its facts are recomputed, never edited."""
+
+    __tablename__ = "application"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_code: str
+    form_type: str = Field(index=True)  # scenario | model | platform | terminal
+    receipt_no: str = Field(unique=True, index=True)
+    org_key: str = Field(index=True)
+    org_name: str | None = Field(default=None, sa_type=Text)
+    credit_code: str | None = Field(default=None, index=True)
+    project_name: str | None = Field(default=None, sa_type=Text)
+    district: str | None = Field(default=None, index=True)
+    sender: str | None = None
+    status: str = Field(default="incomplete", index=True)  # complete | incomplete | late | merged
+    late: bool = False
+    problems: list[dict[str, Any]] = _json()
+    fields: dict[str, Any] = _json(dict)
+    # Document ids of record per item (word, pdf, commitment, license, evidence -> [ids]).
+    record: dict[str, Any] = _json(dict)
+    # Stable identities ("<message id>:<sha256>") of the form documents that make up this application:
+    # how a regroup recognises the application after a replay changed document ids.
+    doc_keys: list[str] = _json()
+    first_received_at: datetime | None = _dt(index=True)
+    last_received_at: datetime | None = _dt()
+    # When a regroup joins two applications, the younger one points at the one that lives on.
+    merged_into: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("application.id"), nullable=True)
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class ReceiptCounter(SQLModel, table=True):
+    """Last receipt number handed out per call and form type: numbers are never reused."""
+
+    __tablename__ = "receipt_counter"
+
+    call_code: str = Field(primary_key=True)
+    form_type: str = Field(primary_key=True)
+    last: int = 0
+
+
+class Decision(SQLModel, table=True):
+    """A staff decision on an application (waive a problem, accept a late application), with who and why."""
+
+    __tablename__ = "decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_pk: int = Field(sa_column=Column(Integer, ForeignKey("application.id"), nullable=False, index=True))
+    action: str  # waive | accept_late | revoke
+    problem_code: str | None = None
+    reason: str = Field(sa_type=Text)
+    user: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # A revoke points at the decision it cancels.
+    revokes: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("decision.id"), nullable=True))
+
+
+class AssignmentOverride(SQLModel, table=True):
+    """Staff put a document (by content hash) into an application; regrouping keeps to it."""
+
+    __tablename__ = "assignment_override"
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_sha256: str = Field(index=True, max_length=64)
+    receipt_no: str
+    user: str
+    reason: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Every change made by a person (CLI or dashboard): who, when, what, on what, why."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    user: str = Field(index=True)
+    action: str
+    target: str = Field(index=True)  # "application:AI2026-S-0007", "document:123", "user:alice", ...
+    detail: dict[str, Any] = _json(dict)
 
 
 def insert_values(model: type[SQLModel], **values: Any) -> dict[str, Any]:
@@ -184,3 +281,8 @@ def insert_values(model: type[SQLModel], **values: Any) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"{model.__name__} has no column(s) {', '.join(sorted(unknown))}")
     return out
+
+
+# Tables of other areas live in their own modules (acknowledgement outbox, paper log, dashboard users);
+# importing them here puts every table on SQLModel.metadata for alembic and for anyone importing models.
+from store import acks_models, paper_models, users_models  # noqa: E402, F401

@@ -1,0 +1,3 @@
+"""Tables of the acknowledgement outbox (issue 6)."""
+
+from __future__ import annotations
