@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,9 +57,31 @@ def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
     raise ValueError(f"unsupported database URL {u.render_as_string(hide_password=True)!r}: use sqlite or postgresql")
 
 
+def head_revisions() -> set[str]:
+    """Revisions no other revision builds on, read from the revision files without loading alembic.
+
+    Areas of the product may branch off a common revision (each adds its own tables); `migrate` applies
+    every head, and a merge revision joins them later.
+    """
+    revs: set[str] = set()
+    downs: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"):
+        text = path.read_text(encoding="utf-8")
+        m = re.search(r"^revision\s*=\s*['\"](\w+)['\"]", text, re.M)
+        if m:
+            revs.add(m.group(1))
+        d = re.search(r"^down_revision\s*=\s*(.+)$", text, re.M)
+        if d:
+            downs.update(re.findall(r"['\"](\w+)['\"]", d.group(1)))
+    return revs - downs
+
+
 def head_revision() -> str:
-    """The newest revision id: revision files are named NNNN_*.py and revision ids are their NNNN."""
-    return max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    """The single head (after merges); raises when the revisions have branched."""
+    heads = head_revisions()
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations have several heads: {sorted(heads)}")
+    return heads.pop()
 
 
 def _at_head(engine: Engine) -> bool:
@@ -67,7 +90,7 @@ def _at_head(engine: Engine) -> bool:
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return False
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+        return set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) == head_revisions()
 
 
 def migrate(engine: Engine) -> None:
@@ -85,14 +108,15 @@ def migrate(engine: Engine) -> None:
             # Two daemons starting together must not both try to create the tables.
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(726137)")
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
 
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
 @contextmanager
