@@ -15,6 +15,7 @@ from parsers.archives import ArchiveLimits
 from parsers.documents import ParseOptions
 from parsers.sandbox import ParserPool
 from parsers.types import Attachment, MessageClass, ParsedDocument
+from review.identity import document_identity
 from store.models import AttachmentRow, DocumentRow, insert_values
 
 log = logging.getLogger(__name__)
@@ -74,15 +75,15 @@ def parse_documents_stage(ctx: MessageContext) -> None:
         return
     rows = {r.seq: r for r in s.exec(select(AttachmentRow).where(AttachmentRow.message_pk == msg.id))}
     pool = parser_pool(ctx.services)
+    # Parse everything first, write after: no write transaction stays open while OCR runs.
+    results = [(i, pool.parse(att.data, att.filename)) for i, att in enumerate(parsed.attachments) if wanted(att)]
     seq = 0
-    for i, att in enumerate(parsed.attachments):
-        if not wanted(att):
-            continue
-        doc = pool.parse(att.data, att.filename)
+    for i, doc in results:
         flat: list[tuple[ParsedDocument, int | None]] = []
         _flatten(doc, None, flat)
         top_id: int | None = None
         for d, parent in flat:
+            code, name, project = document_identity(d.kind, d.fields, d.text)
             values = insert_values(
                 DocumentRow,
                 message_pk=msg.id,
@@ -107,6 +108,9 @@ def parse_documents_stage(ctx: MessageContext) -> None:
                 elapsed=d.elapsed,
                 received_at=msg.received_at,
                 created_at=ctx.services.clock(),
+                org_code=code,
+                org_name_key=name,
+                project_key=project,
             )
             new_id = s.exec(insert(DocumentRow).returning(col(DocumentRow.id)), params=[values]).scalar_one()
             if top_id is None:
@@ -116,7 +120,7 @@ def parse_documents_stage(ctx: MessageContext) -> None:
         log.info(
             "message %s: %s -> %s/%s%s",
             msg.id,
-            att.filename,
+            doc.filename,
             doc.kind.value,
             doc.format.value,
             f" ({doc.problems[0].detail})" if doc.problems else "",

@@ -1,0 +1,509 @@
+"""Regroup and recheck applications in the database: documents in, Application rows out.
+
+`regroup(session, config, message_ids=...)` is what the pipeline runs after each message; it works on the
+closure of what the message can affect — the organisations its documents name, every document of those
+organisations' applications, the sender's other applications, and the unassigned documents (which may
+have just found their application) — so its cost does not grow with the season. `regroup(..., full=True)`
+redoes everything; both give the same result because grouping is a pure function of the documents.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, or_, update
+from sqlmodel import Session, col, select
+
+from intake.config import Config
+from parsers.types import Format, Kind, Problem
+from review.grouping import DISTRICT_KINDS, group
+from review.model import ITEMS, AppView, CheckContext, DocView, MessageView
+from review.receipts import next_receipt
+from store.models import Application, AssignmentOverride, Decision, DocumentRow, Message, ReceiptCounter
+from store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+TEXT_FOR_GROUPING = 1500
+_DISTRICT = re.compile(
+    r"(江岸|江汉|硚口|汉阳|武昌|青山|洪山|东西湖|汉南|蔡甸|江夏|黄陂|新洲)区|东湖(新技术)?开发区|东湖高新区|武汉经开区|经济技术开发区|长江新区"
+)
+
+# Other areas add problems computed outside the application's documents (the paper log, the districts'
+# 汇总表): callables (session, config, apps) -> {application id: [Problem]}.
+ProblemSource = Callable[[Session, Config, list[Application]], dict[int, list[Problem]]]
+PROBLEM_SOURCES: list[ProblemSource] = []
+
+
+def register_problem_source(fn: ProblemSource) -> ProblemSource:
+    if fn not in PROBLEM_SOURCES:
+        PROBLEM_SOURCES.append(fn)
+    return fn
+
+
+@dataclass
+class RegroupResult:
+    applications: int = 0
+    created: list[str] = field(default_factory=list)  # receipt numbers
+    merged: list[str] = field(default_factory=list)
+    changed: int = 0
+    documents: int = 0
+    unassigned: int = 0
+    touched_ids: list[int] = field(default_factory=list)
+
+
+def check_context(config: Config) -> CheckContext:
+    return CheckContext(
+        deadline=config.call.deadline,
+        grace=config.call.grace_period,
+        tz=config.call.tz,
+        call_code=config.call.code,
+    )
+
+
+def _serialize(session: Session, config: Config) -> None:
+    """One regroup at a time per database: a row lock on PostgreSQL, the write lock on SQLite."""
+    key = ("~regroup", "~")
+    res = session.exec(
+        update(ReceiptCounter)
+        .where(col(ReceiptCounter.call_code) == key[0], col(ReceiptCounter.form_type) == key[1])
+        .values(last=ReceiptCounter.last + 1)
+    )
+    if res.rowcount == 0:
+        session.add(ReceiptCounter(call_code=key[0], form_type=key[1], last=1))
+        session.flush()
+
+
+# -- loading ---------------------------------------------------------------------------------------------
+
+_DOC_COLUMNS = (
+    DocumentRow.id,
+    DocumentRow.message_pk,
+    DocumentRow.parent_pk,
+    DocumentRow.filename,
+    DocumentRow.member_path,
+    DocumentRow.sha256,
+    DocumentRow.kind,
+    DocumentRow.format,
+    DocumentRow.fields,
+    DocumentRow.received_at,
+    DocumentRow.seal,
+    DocumentRow.has_commitment_page,
+    DocumentRow.problems,
+    DocumentRow.warnings,
+    DocumentRow.org_code,
+    DocumentRow.org_name_key,
+    DocumentRow.project_key,
+    DocumentRow.application_pk,
+    DocumentRow.assigned_by,
+    DocumentRow.assign_note,
+)
+
+
+Assignment = tuple[int | None, str | None, str | None]
+
+
+def _load_docs(session: Session, where: Any) -> tuple[list[DocView], dict[int, Assignment]]:
+    """DocViews (text cut to what grouping reads) and each document's current assignment."""
+    rows = session.exec(
+        select(*_DOC_COLUMNS, func.substr(DocumentRow.text, 1, TEXT_FOR_GROUPING)).where(where)  # type: ignore[call-overload]
+    ).all()
+    mids = {r[1] for r in rows}
+    messages = _load_messages(session, mids)
+    docs: list[DocView] = []
+    current: dict[int, Assignment] = {}
+    for r in rows:
+        (
+            did,
+            mid,
+            parent,
+            filename,
+            member,
+            sha,
+            kind,
+            fmt,
+            fields,
+            received,
+            seal,
+            commit_page,
+            problems,
+            warnings,
+            code,
+            name,
+            proj,
+            app_pk,
+            how,
+            note,
+            text,
+        ) = r
+        mv = messages.get(mid)
+        if mv is None:
+            continue
+        docs.append(
+            DocView(
+                id=did,
+                message=mv,
+                kind=Kind(kind),
+                format=Format(fmt),
+                filename=filename,
+                sha256=sha,
+                fields=fields or {},
+                text=text or "",
+                received_at=received,
+                member_path=member or "",
+                parent_pk=parent,
+                seal=seal,
+                has_commitment_page=bool(commit_page),
+                problems=problems or [],
+                warnings=warnings or [],
+                org_code=code,
+                org_name_key=name,
+                project_key=proj,
+            )
+        )
+        current[did] = (app_pk, how, note)
+    return docs, current
+
+
+def _load_messages(session: Session, ids: Iterable[int]) -> dict[int, MessageView]:
+    out: dict[int, MessageView] = {}
+    ids = list(ids)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
+        for m in session.exec(
+            select(
+                Message.id,
+                Message.sha256,
+                Message.from_addr,
+                Message.reply_to,
+                Message.subject,
+                Message.sent_at,
+                Message.received_at,
+                Message.received_source,
+                Message.cloud_links,
+                Message.headers,
+                Message.msg_class,
+            ).where(col(Message.id).in_(chunk))
+        ):
+            mid, sha, frm, reply, subj, sent, recv, src, links, headers, klass = m
+            if klass != "submission":
+                continue
+            out[mid] = MessageView(
+                id=mid,
+                sha256=sha,
+                from_addr=frm,
+                reply_to=tuple(reply or ()),
+                subject=subj or "",
+                sent_at=sent,
+                received_at=recv,
+                received_source=src,
+                cloud_links=tuple(links or ()),
+                received_chain=tuple((headers or {}).get("received", [])),
+            )
+    return out
+
+
+def _closure(session: Session, message_ids: set[int]) -> Any:
+    """The WHERE clause selecting every document this regroup must consider."""
+    doc = DocumentRow
+    seed = session.exec(
+        select(doc.org_code, doc.org_name_key, doc.application_pk).where(col(doc.message_pk).in_(message_ids))
+    ).all()
+    codes = {c for c, _, _ in seed if c}
+    names = {n for _, n, _ in seed if n}
+    app_ids = {a for _, _, a in seed if a}
+    senders = {s.lower() for s in session.exec(select(Message.from_addr).where(col(Message.id).in_(message_ids))) if s}
+    if senders:
+        sender_msgs = set(session.exec(select(Message.id).where(func.lower(Message.from_addr).in_(senders))))
+        app_ids |= {
+            a
+            for a in session.exec(
+                select(doc.application_pk).where(
+                    col(doc.message_pk).in_(sender_msgs), col(doc.application_pk).is_not(None)
+                )
+            )
+            if a
+        }
+        message_ids = message_ids | sender_msgs
+    # Overrides point documents at applications that must be regrouped with them.
+    while True:
+        conds = [col(doc.message_pk).in_(message_ids), col(doc.application_pk).is_(None)]
+        if codes:
+            conds.append(col(doc.org_code).in_(codes))
+        if names:
+            conds.append(col(doc.org_name_key).in_(names))
+        if app_ids:
+            conds.append(col(doc.application_pk).in_(app_ids))
+        rows = session.exec(select(doc.org_code, doc.org_name_key, doc.application_pk).where(or_(*conds))).all()
+        new_codes = {c for c, _, _ in rows if c} - codes
+        new_names = {n for _, n, _ in rows if n} - names
+        new_apps = {a for _, _, a in rows if a} - app_ids
+        # Applications whose organisation key is one of ours (their documents may all have been replaced).
+        keys = codes | new_codes | names | new_names
+        if keys:
+            new_apps |= (
+                set(
+                    session.exec(
+                        select(Application.id).where(col(Application.org_key).in_(keys), Application.status != "merged")
+                    )
+                )
+                - app_ids
+            )
+        if not (new_codes or new_names or new_apps):
+            return or_(*conds)
+        codes |= new_codes
+        names |= new_names
+        app_ids |= {a for a in new_apps if a is not None}
+
+
+# -- the regroup -----------------------------------------------------------------------------------------
+
+
+def regroup(
+    session: Session, config: Config, *, message_ids: Iterable[int] | None = None, full: bool = False
+) -> RegroupResult:
+    """Recompute applications for `message_ids` (their closure) or for everything (`full`)."""
+    _serialize(session, config)
+    if full:
+        where: Any = col(DocumentRow.id).is_not(None)
+    else:
+        mids = set(message_ids or ())
+        if not mids:
+            return RegroupResult()
+        where = _closure(session, mids)
+    docs, current = _load_docs(session, where)
+    docs = [d for d in docs if d.kind not in DISTRICT_KINDS]
+    overrides = _overrides(session, docs)
+    grouping = group(docs)
+    result = RegroupResult(documents=len(docs), unassigned=len(grouping.unassigned))
+
+    # Existing applications this regroup may update: those owning any of the documents, and those of the
+    # same organisations (after a replay their documents have new ids, but the same stable keys).
+    org_keys = {a.org_key for a in grouping.apps}
+    existing_ids = {a for a, _, _ in current.values() if a}
+    if full:
+        q = select(Application)
+    else:
+        q = select(Application).where(
+            or_(col(Application.id).in_(existing_ids), col(Application.org_key).in_(org_keys))
+        )
+    existing = {a.id: a for a in session.exec(q) if a.id is not None}
+    matches = _match(grouping.apps, existing, current)
+
+    now = utcnow()
+    ctx = check_context(config)
+    decisions = _decisions(session, [a.id for a in existing.values() if a.id])
+    rows_by_view: list[tuple[AppView, Application]] = []
+    used: set[int] = set()
+    for view in grouping.apps:
+        row = matches.get(id(view))
+        if row is None:
+            row = Application(
+                call_code=config.call.code,
+                form_type=view.form_type,
+                receipt_no=next_receipt(session, config.call.code, view.form_type),
+                org_key=view.org_key,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            result.created.append(row.receipt_no)
+        assert row.id is not None
+        used.add(row.id)
+        view.id, view.receipt_no = row.id, row.receipt_no
+        rows_by_view.append((view, row))
+
+    # Staff put some documents into an application by hand: that wins over every rule.
+    by_receipt = {row.receipt_no: view for view, row in rows_by_view}
+    for d in list(grouping.unassigned) + [
+        d for v in grouping.apps for d in v.docs if d.item != "word" and d.item != "pdf"
+    ]:
+        target = overrides.get(d.sha256)
+        if target is None or target not in by_receipt:
+            continue
+        for v in grouping.apps:
+            if d in v.docs:
+                v.docs.remove(d)
+        if d in grouping.unassigned:
+            grouping.unassigned.remove(d)
+        by_receipt[target].docs.append(d)
+        d.assigned_by, d.assign_note = "staff", None
+
+    # Checks, then the rows.
+    from review.checks import run_checks
+    from review.status import status_of
+
+    for view, row in rows_by_view:
+        problems = list(run_checks(view, ctx))
+        changed = _write_app(row, view, problems, decisions.get(row.id or 0, []), ctx, status_of, now)
+        result.changed += changed
+        session.add(row)
+    for app_id, row in existing.items():
+        if app_id in used or row.status == "merged":
+            continue
+        # Its documents went to other applications: it lives on only as a pointer (its number is retired).
+        target = next((r.id for v, r in rows_by_view if set(r.doc_keys) & set(row.doc_keys)), None)
+        row.status, row.merged_into, row.updated_at = "merged", target, now
+        session.add(row)
+        result.merged.append(row.receipt_no)
+    session.flush()
+    extra = _extra_problems(session, config, [r for _, r in rows_by_view])
+    for _view, row in rows_by_view:
+        if extra.get(row.id):
+            row.problems = row.problems + [_problem_dict(p) for p in extra[row.id]]
+            row.status = status_of(row.problems, decisions.get(row.id, []))
+            row.late = row.status == "late"
+            session.add(row)
+
+    _write_assignments(session, grouping.apps, grouping.unassigned, current)
+    result.applications = len(rows_by_view)
+    result.touched_ids = [r.id for _, r in rows_by_view if r.id is not None]
+    return result
+
+
+def _overrides(session: Session, docs: list[DocView]) -> dict[str, str]:
+    shas = list({d.sha256 for d in docs})
+    out: dict[str, str] = {}
+    for i in range(0, len(shas), 900):
+        for o in session.exec(
+            select(AssignmentOverride)
+            .where(col(AssignmentOverride.document_sha256).in_(shas[i : i + 900]))
+            .order_by(col(AssignmentOverride.id))
+        ):
+            out[o.document_sha256] = o.receipt_no
+    return out
+
+
+def _decisions(session: Session, app_ids: list[int]) -> dict[int, list[Decision]]:
+    out: dict[int, list[Decision]] = {}
+    for i in range(0, len(app_ids), 900):
+        for d in session.exec(select(Decision).where(col(Decision.application_pk).in_(app_ids[i : i + 900]))):
+            out.setdefault(d.application_pk, []).append(d)
+    return out
+
+
+def _doc_key(d: DocView) -> str:
+    return f"{d.message.id}:{d.sha256}"
+
+
+def _match(
+    apps: list[AppView], existing: dict[int, Application], current: dict[int, Assignment]
+) -> dict[int, Application]:
+    """Which existing row each new group continues: most shared form documents, then the oldest receipt."""
+    scores: list[tuple[int, int, int]] = []  # (-overlap, row id, view index)
+    for i, view in enumerate(apps):
+        keys = {_doc_key(d) for d in view.docs if d.item in ("word", "pdf")}
+        by_row: dict[int, int] = {}
+        for d in view.docs:
+            owner = current.get(d.id, (None, None, None))[0]
+            if d.item in ("word", "pdf") and owner:
+                by_row[owner] = by_row.get(owner, 0) + 1
+        for rid, row in existing.items():
+            if row.form_type != view.form_type:
+                continue
+            overlap = max(by_row.get(rid, 0), len(keys & set(row.doc_keys)))
+            if overlap:
+                scores.append((-overlap, rid, i))
+    out: dict[int, Application] = {}
+    taken_rows: set[int] = set()
+    taken_views: set[int] = set()
+    for _neg, rid, i in sorted(scores):
+        if rid in taken_rows or i in taken_views:
+            continue
+        taken_rows.add(rid)
+        taken_views.add(i)
+        out[id(apps[i])] = existing[rid]
+    return out
+
+
+def _problem_dict(p: Problem | dict[str, Any]) -> dict[str, Any]:
+    return p if isinstance(p, dict) else p.as_dict()
+
+
+def _write_app(
+    row: Application,
+    view: AppView,
+    problems: list[Problem],
+    decisions: list[Decision],
+    ctx: CheckContext,
+    status_of: Callable[..., str],
+    now: datetime,
+) -> int:
+    fields = view.fields(ctx.cutoff)
+    form_docs = [d for d in view.docs if d.item in ("word", "pdf")]
+    received = [d.received_at for d in form_docs if d.received_at] or [
+        d.received_at for d in view.docs if d.received_at
+    ]
+    record: dict[str, Any] = {}
+    for item in ITEMS:
+        if item == "evidence":
+            record[item] = [d.id for d in view.versions(item)]
+        else:
+            d = view.of_record(item, ctx.cutoff)
+            record[item] = [d.id] if d else []
+    address = str(fields.get("org_address") or "")
+    m = _DISTRICT.search(address)
+    first_msg = (
+        min(form_docs, key=lambda d: (d.received_at is None, d.received_at or now, d.id)).message if form_docs else None
+    )
+    values = {
+        "org_key": view.org_key,
+        "org_name": view.org_name,
+        "credit_code": view.credit_code,
+        "project_name": view.project_name,
+        "district": m.group(0) if m else row.district,
+        "sender": (
+            first_msg.reply_to[0] if first_msg and first_msg.reply_to else first_msg.from_addr if first_msg else None
+        ),
+        "problems": [_problem_dict(p) for p in problems],
+        "fields": fields,
+        "record": record,
+        "doc_keys": sorted({_doc_key(d) for d in form_docs}),
+        "first_received_at": min(received) if received else None,
+        "last_received_at": max((d.received_at for d in view.docs if d.received_at), default=None),
+        "merged_into": None,
+    }
+    status = status_of(values["problems"], decisions)
+    values["status"] = status
+    values["late"] = status == "late"
+    changed = 0
+    for k, v in values.items():
+        if getattr(row, k) != v:
+            setattr(row, k, v)
+            changed = 1
+    if changed:
+        row.updated_at = now
+    return changed
+
+
+def _extra_problems(session: Session, config: Config, rows: list[Application]) -> dict[int, list[Problem]]:
+    out: dict[int, list[Problem]] = {}
+    for source in PROBLEM_SOURCES:
+        for app_id, problems in source(session, config, rows).items():
+            out.setdefault(app_id, []).extend(problems)
+    return out
+
+
+def _write_assignments(
+    session: Session, apps: list[AppView], unassigned: list[DocView], current: dict[int, Assignment]
+) -> None:
+    """Store where each document went, touching only the rows whose assignment changed."""
+    updates: list[dict[str, Any]] = []
+    placed = [(d, view.id) for view in apps for d in view.docs] + [(d, None) for d in unassigned]
+    for d, app_id in placed:
+        new = (app_id, d.assigned_by, d.assign_note)
+        if current.get(d.id) != new:
+            updates.append({"_id": d.id, "app": app_id, "how": d.assigned_by, "note": d.assign_note})
+    if updates:
+        stmt = (
+            update(DocumentRow)
+            .where(col(DocumentRow.id) == bindparam("_id"))
+            .values(application_pk=bindparam("app"), assigned_by=bindparam("how"), assign_note=bindparam("note"))
+        )
+        session.connection().execute(stmt, updates)
