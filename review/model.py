@@ -40,6 +40,10 @@ class MessageView:
     received_source: str | None
     cloud_links: tuple[dict[str, Any], ...] = ()
     received_chain: tuple[str, ...] = ()  # Received: headers, newest first (evidence for lateness)
+    # Details ("file: reason") of this message's unreadable documents that grouping left unassigned:
+    # every application the message brought reports them (unreadable_attachment), as nobody can tell
+    # which one the file was for.
+    unreadable: tuple[str, ...] = ()
 
 
 @dataclass
