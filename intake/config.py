@@ -199,6 +199,40 @@ class DashboardConfig(Section):
     port: int = 8000
 
 
+# Wuhan's districts and development zones as the call's 附件5 names them, plus the city-level units.
+DEFAULT_DISTRICTS = (
+    "江岸区", "江汉区", "硚口区", "汉阳区", "武昌区", "青山区", "洪山区", "东西湖区", "汉南区", "蔡甸区",
+    "江夏区", "黄陂区", "新洲区", "武汉经开区", "东湖高新区", "长江新区", "市直单位",
+)
+
+
+class PaperConfig(Section):
+    """The paper-submission log (issue 5)."""
+
+    # 申报书 copies each application must hand in ("一式二份").
+    required_copies: int = Field(default=2, ge=1, le=20)
+    # Choices of 所在区 in the import template; district names in the log and the 汇总表 are matched to these.
+    districts: list[str] = Field(default_factory=lambda: list(DEFAULT_DISTRICTS))
+
+
+class ReconcileConfig(Section):
+    """Thresholds of paper log / 汇总表 ↔ application matching (scores 0-100, see review/reconcile.py)."""
+
+    match_threshold: float = Field(default=85.0, ge=0, le=100)
+    review_threshold: float = Field(default=70.0, ge=0, le=100)
+    margin: float = Field(default=5.0, ge=0, le=100)
+    name_floor: float = Field(default=60.0, ge=0, le=100)
+    org_weight: float = Field(default=0.4, ge=0, le=1)
+    direction_penalty: float = Field(default=15.0, ge=0, le=100)
+    check_summary: bool = True
+
+    @model_validator(mode="after")
+    def _order(self) -> ReconcileConfig:
+        if self.review_threshold > self.match_threshold:
+            raise ValueError("review_threshold must not exceed match_threshold")
+        return self
+
+
 class Config(Section):
     call: CallConfig = CallConfig()
     mailbox: MailboxConfig = MailboxConfig()
@@ -209,6 +243,8 @@ class Config(Section):
     smtp: SmtpConfig = SmtpConfig()
     ack: AckConfig = AckConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    paper: PaperConfig = PaperConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
     # The folder of the config file: relative paths are relative to it.
     base_dir: str = "."
 
