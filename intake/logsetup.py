@@ -40,3 +40,5 @@ def setup_logging(cfg: LoggingConfig, *, verbose: bool = False) -> None:
     logging.getLogger("imapclient").setLevel(logging.WARNING)
     # Migrations at every start-up would otherwise print a dozen lines.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # APScheduler announces every run of every job at INFO: once a minute, forever.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
