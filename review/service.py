@@ -9,6 +9,7 @@ redoes everything; both give the same result because grouping is a pure function
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -280,6 +281,7 @@ def regroup(
     docs = [d for d in docs if d.kind not in DISTRICT_KINDS]
     overrides = _overrides(session, docs)
     grouping = group(docs)
+    _note_unreadable(grouping.apps, grouping.unassigned)
     result = RegroupResult(documents=len(docs), unassigned=len(grouping.unassigned))
 
     # Existing applications this regroup may update: those owning any of the documents, and those of the
@@ -365,6 +367,22 @@ def regroup(
     result.applications = len(rows_by_view)
     result.touched_ids = [r.id for _, r in rows_by_view if r.id is not None]
     return result
+
+
+def _note_unreadable(apps: list[AppView], unassigned: list[DocView]) -> None:
+    """An unreadable file that grouping could not place still concerns every application its email brought."""
+    by_msg: dict[int, list[str]] = {}
+    for d in unassigned:
+        if d.unreadable:
+            by_msg.setdefault(d.message.id, []).extend(
+                p.get("detail", d.filename) for p in d.problems if p.get("code") == "unreadable_attachment"
+            )
+    if not by_msg:
+        return
+    for a in apps:
+        a.messages = [
+            dataclasses.replace(m, unreadable=tuple(by_msg[m.id])) if m.id in by_msg else m for m in a.messages
+        ]
 
 
 def _overrides(session: Session, docs: list[DocView]) -> dict[str, str]:

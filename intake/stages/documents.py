@@ -69,6 +69,9 @@ def parse_documents_stage(ctx: MessageContext) -> None:
     msg = ctx.message
     s = ctx.session
     if msg.processed_at is not None or msg.attempts > 1:
+        s.exec(
+            delete(DocumentRow).where(col(DocumentRow.message_pk) == msg.id, col(DocumentRow.parent_pk).is_not(None))
+        )
         s.exec(delete(DocumentRow).where(col(DocumentRow.message_pk) == msg.id))
     ctx.data["documents"] = []
     if parsed is None or parsed.msg_class != MessageClass.submission:

@@ -10,7 +10,7 @@ from sqlmodel import col, delete
 
 from intake.pipeline import MessageContext, Quarantine, stage
 from parsers.mail import MessageParseError, parse_message
-from store.models import AttachmentRow, Message
+from store.models import AttachmentRow, DocumentRow, Message
 
 
 @stage("parse_message")
@@ -63,7 +63,12 @@ def store_attachments_stage(ctx: MessageContext) -> None:
     s = ctx.session
     msg = ctx.message
     if msg.processed_at is not None or msg.attempts > 1:
-        # A replay, or a retry after an interrupted run: replace what that run listed.
+        # A replay, or a retry after an interrupted run: replace what that run listed. Documents are read
+        # from attachments, so they go first (archive members point at their archive: children first).
+        s.exec(
+            delete(DocumentRow).where(col(DocumentRow.message_pk) == msg.id, col(DocumentRow.parent_pk).is_not(None))
+        )
+        s.exec(delete(DocumentRow).where(col(DocumentRow.message_pk) == msg.id))
         s.exec(delete(AttachmentRow).where(col(AttachmentRow.message_pk) == msg.id))
     if parsed.attachments:
         ctx.services.blobs.put_many([a.data for a in parsed.attachments], [a.sha256 for a in parsed.attachments])
