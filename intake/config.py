@@ -184,13 +184,69 @@ class SmtpConfig(Section):
     password_env: str = "INTAKE_SMTP_PASSWORD"
     from_: str = Field(default="whaicj@126.com", alias="from")
     timeout: Duration = timedelta(seconds=30)
+    # Name sent in EHLO; empty: this machine's fully qualified name.
+    local_hostname: str = ""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
+    @model_validator(mode="after")
+    def _checks(self) -> SmtpConfig:
+        if self.tls == "none" and self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError('tls = "none" is only allowed for 127.0.0.1 (the 授权码 would travel in clear)')
+        return self
+
+
+# The secretariat's contacts as the call notice lists them (shown in every acknowledgement).
+DEFAULT_ACK_CONTACTS = (
+    "市人工智能专班 彭沐喆 027-85317173",
+    "市经信局 饶丽君 027-85316992",
+    "市公安局 王莹 027-85399881",
+)
+
 
 class AckConfig(Section):
+    """Acknowledgement emails (issue 6): who gets one, what it says, how it is sent."""
+
     enabled: bool = True
     dry_run: bool = False
+    # Reply to plain questions (no attachment) with a short "this mailbox receives applications" note.
+    questions: bool = True
+    # Display name of the From header; empty: [call] name.
+    from_name: str = ""
+    # Right-hand side of our Message-IDs: mail that refers to it is recognised as our own coming back.
+    message_id_domain: str = "intake.whaicj.126.com"
+    subject_prefix: str = "回执："
+    # Folder with receipt.txt.j2 / question.txt.j2 / limit_notice.txt.j2 replacing the built-in ones.
+    templates_dir: str = ""
+    notice_title: str = "市经信局 市公安局关于联合开展“人工智能+社会治理”创新应用征集的通知"
+    contacts: list[str] = Field(default_factory=lambda: list(DEFAULT_ACK_CONTACTS))
+    paper_address: str = "市经信局 213 室（武汉市江汉区青年路 560 号企业服务大楼）"
+    paper_copies: str = "申报书一式二份，推荐意见一式一份"
+    rate_limit: int = Field(default=10, ge=1)
+    rate_window: Duration = timedelta(hours=24)
+    send_interval: Duration = timedelta(seconds=30)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base: Duration = timedelta(minutes=1)
+    retry_max: Duration = timedelta(hours=1)
+    lease: Duration = timedelta(minutes=10)
+    sent_folder: str = ""
+    sent_check_folder: str = ""
+
+    @field_validator("message_id_domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        label = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+        if not re.fullmatch(rf"{label}(?:\.{label})+", v):
+            raise ValueError(f"not a domain name: {v!r}")
+        return v.lower()
+
+    @model_validator(mode="after")
+    def _checks(self) -> AckConfig:
+        if self.retry_max < self.retry_base:
+            raise ValueError("retry_max must not be shorter than retry_base")
+        if self.send_interval <= timedelta(0):
+            raise ValueError("send_interval must be positive")
+        return self
 
 
 class DashboardConfig(Section):
@@ -201,8 +257,23 @@ class DashboardConfig(Section):
 
 # Wuhan's districts and development zones as the call's 附件5 names them, plus the city-level units.
 DEFAULT_DISTRICTS = (
-    "江岸区", "江汉区", "硚口区", "汉阳区", "武昌区", "青山区", "洪山区", "东西湖区", "汉南区", "蔡甸区",
-    "江夏区", "黄陂区", "新洲区", "武汉经开区", "东湖高新区", "长江新区", "市直单位",
+    "江岸区",
+    "江汉区",
+    "硚口区",
+    "汉阳区",
+    "武昌区",
+    "青山区",
+    "洪山区",
+    "东西湖区",
+    "汉南区",
+    "蔡甸区",
+    "江夏区",
+    "黄陂区",
+    "新洲区",
+    "武汉经开区",
+    "东湖高新区",
+    "长江新区",
+    "市直单位",
 )
 
 

@@ -45,7 +45,9 @@ def upgrade() -> None:
         sa.Column("sent_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("smtp_reply", sa.Text(), nullable=True),
         sa.Column("copied_at", store.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("history", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"), nullable=False),
+        sa.Column(
+            "history", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"), nullable=False
+        ),
         sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["message_pk"], ["message.id"]),
