@@ -469,4 +469,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m intake.cli` runs this file as __main__, but the command modules of intake/commands
+    # register on the importable intake.cli's `app`: dispatch through that module, not this copy.
+    from intake.cli import main as _main
+
+    sys.exit(_main())
