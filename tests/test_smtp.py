@@ -51,7 +51,9 @@ def test_sends_over_tls_with_auth_and_the_bytes_arrive_unchanged(
     server = make_smtp_server(mode)
     calls: list[str] = []
     with SmtpClient(smtp_config(server), SMTP_PASSWORD) as client:
-        reply = client.send(RAW, mail_from=SMTP_USER, rcpt="applicant@example.cn", before_data=lambda: calls.append("x"))
+        reply = client.send(
+            RAW, mail_from=SMTP_USER, rcpt="applicant@example.cn", before_data=lambda: calls.append("x")
+        )
         # A second message on the same connection.
         client.send(RAW.replace(b"ack-1", b"ack-2"), mail_from=SMTP_USER, rcpt="other@example.cn")
     assert reply.startswith("250")
@@ -168,5 +170,5 @@ def test_before_data_can_stop_the_message(make_smtp_server: Callable[..., SmtpSe
 
 
 def test_plain_smtp_is_refused_for_a_remote_host() -> None:
-    with pytest.raises(ValueError, match="only allowed for 127.0.0.1"):
+    with pytest.raises(ValueError, match=r"only allowed for 127\.0\.0\.1"):
         SmtpConfig.model_validate({"host": "smtp.126.com", "tls": "none"})

@@ -91,7 +91,9 @@ class FileLine:
     name: str
     kind: str
     note: str = ""
+    # 0 for a file attached to the email (numbered), 1 for a file inside an attached archive.
     depth: int = 0
+    number: int = 0
 
 
 @dataclass
@@ -243,14 +245,10 @@ def gather(session: Session, config: Config, msg: Message) -> AckFacts:
         bad = [p for p in d.problems if p.get("code") == "unreadable_attachment"]
         if bad:
             note = "无法打开：" + applicant_detail(str(bad[0].get("detail") or "")).removeprefix(f"{d.filename}：")
-        files.append(
-            FileLine(
-                name=name,
-                kind=kind_label(d.kind, d.format, d.has_commitment_page),
-                note=note,
-                depth=1 if d.parent_pk is not None else 0,
-            )
-        )
+        depth = 1 if d.parent_pk is not None else 0
+        number = 0 if depth else sum(1 for f in files if not f.depth) + 1
+        kind = kind_label(d.kind, d.format, d.has_commitment_page)
+        files.append(FileLine(name=name, kind=kind, note=note, depth=depth, number=number))
         if d.application_pk is not None:
             if d.application_pk not in app_ids:
                 app_ids.append(d.application_pk)
@@ -261,7 +259,7 @@ def gather(session: Session, config: Config, msg: Message) -> AckFacts:
         for a in session.exec(
             select(AttachmentRow).where(AttachmentRow.message_pk == msg.id).order_by(col(AttachmentRow.seq))
         ):
-            files.append(FileLine(name=a.filename, kind="（尚未识别）"))
+            files.append(FileLine(name=a.filename, kind="（尚未识别）", number=len(files) + 1))
     apps: list[Application] = []
     for aid in app_ids:
         row = session.get(Application, aid)
