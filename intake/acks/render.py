@@ -256,10 +256,10 @@ def gather(session: Session, config: Config, msg: Message) -> AckFacts:
             unassigned.append(name)
     if not docs:
         # Documents not read (yet): list the attachments themselves, unrecognised.
-        for a in session.exec(
+        for att in session.exec(
             select(AttachmentRow).where(AttachmentRow.message_pk == msg.id).order_by(col(AttachmentRow.seq))
         ):
-            files.append(FileLine(name=a.filename, kind="（尚未识别）", number=len(files) + 1))
+            files.append(FileLine(name=att.filename, kind="（尚未识别）", number=len(files) + 1))
     apps: list[Application] = []
     for aid in app_ids:
         row = session.get(Application, aid)
