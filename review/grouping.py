@@ -52,9 +52,10 @@ class _UnionFind:
 
 def form_identity(d: DocView) -> tuple[str | None, str | None, str | None]:
     """(credit code key, org name key, project key) a form document declares."""
-    code = credit_key(d.fields.get("credit_code")) or d.org_code
-    name = org_key(d.fields.get("org_name") or d.fields.get("applicant")) or d.org_name_key
-    proj = project_key(d.fields.get("project_name")) or d.project_key
+    # The keys stored when the document was parsed are the same functions' results; compute only when absent.
+    code = d.org_code or credit_key(d.fields.get("credit_code"))
+    name = d.org_name_key or org_key(d.fields.get("org_name") or d.fields.get("applicant"))
+    proj = d.project_key or project_key(d.fields.get("project_name"))
     return code, name, proj
 
 
@@ -69,8 +70,9 @@ def group(docs: Iterable[DocView]) -> Grouping:
     """Group documents into applications; deterministic for a given set of documents."""
     docs = sorted(docs, key=lambda d: d.id)
     forms = [d for d in docs if d.kind in FORM_KINDS and d.item in ("word", "pdf")]
+    form_ids = {d.id for d in forms}
     district = [d for d in docs if d.kind in DISTRICT_KINDS]
-    support = [d for d in docs if d not in forms and d.kind not in DISTRICT_KINDS]
+    support = [d for d in docs if d.id not in form_ids and d.kind not in DISTRICT_KINDS]
 
     # 1. Organisations: forms sharing a credit code or a normalised name are one unit.
     uf = _UnionFind()
@@ -220,16 +222,19 @@ class _AppIndex:
         """Applications whose unit the document names, and where it names it: by credit code or the unit
         line read at parse time ("content"), else by a known name in its text ("content") or in its file
         name or archive path ("filename")."""
-        window = d.text[:_TEXT_WINDOW]
-        codes = {c for c in (credit_key(d.fields.get("credit_code")), d.org_code) if c}
-        codes |= set(_CODE_IN_TEXT.findall(window.upper()))
+        # Cheapest first: the keys stored at parse time are dict lookups; scanning text is the fallback.
         hit: set[int] = set()
-        for c in codes:
+        for c in {c for c in (d.org_code, credit_key(d.fields.get("credit_code"))) if c}:
             hit |= self.by_code.get(c, set())
         if hit:
             return hit, "content"
-        for n in {n for n in (org_key(d.fields.get("org_name")), d.org_name_key) if n}:
+        for n in {n for n in (d.org_name_key, org_key(d.fields.get("org_name"))) if n}:
             hit |= self.by_name.get(n, set())
+        if hit:
+            return hit, "content"
+        window = d.text[:_TEXT_WINDOW]
+        for c in set(_CODE_IN_TEXT.findall(window.upper())):
+            hit |= self.by_code.get(c, set())
         if hit:
             return hit, "content"
         # Every substring of the lengths of known names is one dict lookup; name keys are substrings of

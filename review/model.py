@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -76,7 +77,7 @@ class DocView:
     def form_type(self) -> str | None:
         return self.kind.form_type
 
-    @property
+    @functools.cached_property
     def item(self) -> str | None:
         """Which part of an application this document is (see ITEMS), or None (summary, recommendation)."""
         if self.kind in FORM_KINDS:
@@ -108,12 +109,21 @@ class AppView:
     siblings: list[AppView] = field(default_factory=list)
     # Every message that brought a document of this application.
     messages: list[MessageView] = field(default_factory=list)
+    _versions: dict[str | None, list[DocView]] = field(default_factory=dict, repr=False, compare=False)
+    _versions_key: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     def versions(self, item: str) -> list[DocView]:
         """Documents of one item, oldest arrival first (ties: document id)."""
-        docs = [d for d in self.docs if d.item == item]
-        # Unknown arrival times sort last: they never become the version of record by accident.
-        return sorted(docs, key=lambda d: (d.received_at is None, d.received_at or _EPOCH, d.id))
+        # Checks ask this dozens of times per application: sort once per state of `docs`.
+        key = (id(self.docs), len(self.docs))
+        if self._versions_key != key:
+            by_item: dict[str | None, list[DocView]] = {}
+            # Unknown arrival times sort last: they never become the version of record by accident.
+            for d in sorted(self.docs, key=lambda d: (d.received_at is None, d.received_at or _EPOCH, d.id)):
+                by_item.setdefault(d.item, []).append(d)
+            self._versions, self._versions_key = by_item, key
+        # The cached list itself: callers read it and must not change it.
+        return self._versions.get(item, [])
 
     def of_record(self, item: str, deadline: datetime) -> DocView | None:
         """The latest version that arrived before the deadline, else the first one (which is late)."""

@@ -43,3 +43,30 @@ def peek(session: Session, call_code: str, form_type: str) -> int:
         select(ReceiptCounter).where(ReceiptCounter.call_code == call_code, ReceiptCounter.form_type == form_type)
     ).first()
     return row.last if row else 0
+
+
+def take_receipts(session: Session, call_code: str, counts: dict[str, int]) -> dict[str, list[str]]:
+    """`counts[form_type]` new numbers per form type, one statement per type (a regroup creating many)."""
+    out: dict[str, list[str]] = {}
+    for form_type, n in sorted(counts.items()):
+        if n <= 0:
+            continue
+        for _ in range(3):
+            res = session.exec(
+                update(ReceiptCounter)
+                .where(col(ReceiptCounter.call_code) == call_code, col(ReceiptCounter.form_type) == form_type)
+                .values(last=ReceiptCounter.last + n)
+                .returning(col(ReceiptCounter.last))
+            ).first()
+            if res is not None:
+                last = int(res[0])
+                out[form_type] = [format_receipt(call_code, form_type, k) for k in range(last - n + 1, last + 1)]
+                break
+            try:
+                with session.begin_nested():
+                    session.add(ReceiptCounter(call_code=call_code, form_type=form_type, last=0))
+            except IntegrityError:
+                pass
+        else:
+            raise RuntimeError(f"could not allocate receipt numbers for {call_code}/{form_type}")
+    return out

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
@@ -16,6 +17,12 @@ from sqlmodel import Session, create_engine
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _json_dumps(value: Any) -> str:
+    # orjson: JSON columns (document fields, problems) are read and written in bulk by regroups and exports,
+    # where the standard library's encoder and decoder were a third of the time.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
@@ -30,7 +37,13 @@ def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+            **kwargs,
+        )
         sync = "FULL" if durable else "NORMAL"
 
         @event.listens_for(engine, "connect")
@@ -44,7 +57,9 @@ def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
 
         return engine
     if u.get_backend_name() == "postgresql":
-        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        engine = create_engine(
+            url, pool_pre_ping=True, json_serializer=_json_dumps, json_deserializer=orjson.loads, **kwargs
+        )
         if not durable:
 
             @event.listens_for(engine, "connect")

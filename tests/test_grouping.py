@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -295,7 +296,7 @@ def test_arrival_order_does_not_change_the_grouping(order: list[int]) -> None:
     shuffled = Docs()
     for new_id, i in enumerate(order, start=1):
         d = base.docs[i]
-        copy = DocView(**{**d.__dict__, "id": new_id, "assigned_by": None, "assign_note": None})
+        copy = dataclasses.replace(d, id=new_id, assigned_by=None, assign_note=None)
         shuffled.docs.append(copy)
         shuffled.name_of[new_id] = base.name_of[d.id]
     assert partition(shuffled.docs, shuffled.name_of) == expected
