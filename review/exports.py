@@ -507,7 +507,12 @@ def search_ids(session: Session, needle: str, app_ids: Sequence[int]) -> set[int
         q = (
             core_select(col(DocumentRow.application_pk))
             .where(col(DocumentRow.application_pk).in_(chunk))
-            .where(or_(func.lower(DocumentRow.text).like(pattern), func.lower(DocumentRow.filename).like(pattern)))
+            .where(
+                or_(
+                    func.lower(DocumentRow.text).like(pattern, escape="\\"),
+                    func.lower(DocumentRow.filename).like(pattern, escape="\\"),
+                )
+            )
             .distinct()
         )
         found |= {a for (a,) in session.connection().execute(q) if a is not None}

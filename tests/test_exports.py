@@ -424,6 +424,33 @@ def test_xlsx_of_an_empty_season_still_has_every_sheet_and_heading(engine: Engin
     assert list(wb["全部申报"].iter_rows(values_only=True)) == [tuple(h for h, _ in ALL_COLUMNS)]
 
 
+def test_search_finds_document_text_case_insensitively_and_takes_wildcards_literally(engine: Engine) -> None:
+    season(engine)
+    with Session(engine) as s:
+        sd = Seeder(s)
+        odd = sd.application("model", 9, at=DEADLINE - timedelta(days=5))
+        s.flush()
+        doc = sd.doc(sd.message(DEADLINE - timedelta(days=5)), odd, "evidence", "pdf_text", "Report_100%.PDF", 9)
+        doc.text = "检测报告 ISO9001 认证 100% 通过"
+        s.add(doc)
+        s.commit()
+        ids = {a.id: a.receipt_no for a in exports.load(s, documents=False).apps}
+
+        def find(needle: str) -> list[str]:
+            return sorted(ids[i] for i in exports.search_ids(s, needle, list(ids)))
+
+        assert find("iso9001") == ["AI2026-M-0009"]
+        assert find("report_100%") == ["AI2026-M-0009"]
+        assert find("100%") == ["AI2026-M-0009"]
+        assert find("_1") == ["AI2026-M-0009"]  # "_" is no wildcard: only the file name has "_1"
+        assert find("项目2") == ["AI2026-S-0002", "AI2026-T-0002"]
+        assert find("无此内容") == []
+    with Session(engine) as s:
+        app = next(a for a in exports.load(s, documents=False).apps if a.receipt_no == "AI2026-S-0001")
+    assert exports.matches_text(app, "91420100ma4k") and exports.matches_text(app, "张三")
+    assert not exports.matches_text(app, "李四")
+
+
 # -- descriptions ------------------------------------------------------------------------------------------
 
 
