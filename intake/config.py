@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-DEFAULT_STAGES = ("parse_message", "store_attachments", "parse_documents")
+DEFAULT_STAGES = ("parse_message", "store_attachments", "parse_documents", "applications")
 
 
 class ConfigError(Exception):
