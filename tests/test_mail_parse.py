@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import email.parser
 import hashlib
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -307,7 +307,7 @@ def test_marker_block_link_of_unknown_shape() -> None:
     ]
 
 
-def test_parse_time_close_to_bare_mail_parser() -> None:
+def test_a_message_is_parsed_once() -> None:
     """The issue's benchmark needs parsing to stay a modest multiple of mail-parser's own parse."""
     raw = mailgen.message(
         [
@@ -335,20 +335,22 @@ def test_parse_time_close_to_bare_mail_parser() -> None:
     )
     assert 150_000 < len(raw) < 200_000
 
-    def best(fn: Any, n: int = 40) -> float:
-        fn()
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            for _ in range(n):
-                fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
+    # One MIME parse, not two: mail-parser's tree is reused for filenames and bodies (the speed itself is
+    # measured against bare mail-parser in bench/bench_poll.py, not asserted here).
+    calls = {"n": 0}
+    real = email.parser.BytesParser.parsebytes
 
-    bare = best(lambda: mailparser.parse_from_bytes(raw))
-    ours = best(lambda: parse_message(raw))
-    # Measured ~1.35x here; 2x leaves room for a noisy machine while catching a second full parse.
-    assert ours < 2.0 * bare, (ours, bare)
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        return real(self, *args, **kwargs)
+
+    email.parser.BytesParser.parsebytes = counting  # type: ignore[method-assign]
+    try:
+        parsed = parse_message(raw)
+    finally:
+        email.parser.BytesParser.parsebytes = real  # type: ignore[method-assign]
+    assert calls["n"] == 1
+    assert [a.filename for a in parsed.attachments] == ["a.docx", "a.pdf"]
 
 
 # --- robustness ----------------------------------------------------------------------------------------

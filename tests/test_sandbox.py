@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from parsers.documents import ParseOptions
@@ -18,14 +16,16 @@ def pool() -> ParserPool:
         yield p  # type: ignore[misc]
 
 
-def test_pool_parses_and_is_fast(pool: ParserPool) -> None:
+def test_pool_reuses_its_worker_process(pool: ParserPool) -> None:
     xxe = scangen.xxe_docx()
     d = pool.parse(xxe, "a.docx")
     assert d.format == Format.docx and "root:" not in d.text
-    t = time.perf_counter()
+    before = {w.proc.pid for w in pool._all}
     for _ in range(50):
-        pool.parse(xxe, "a.docx")
-    assert (time.perf_counter() - t) / 50 < 0.05  # no process per document
+        assert pool.parse(xxe, "a.docx").format == Format.docx
+    # One persistent worker served every document: no process is started per document (speed is
+    # measured in bench/bench_documents.py, not here).
+    assert {w.proc.pid for w in pool._all} == before and len(before) == 1
 
 
 def test_timeout_kills_and_replaces_worker() -> None:
