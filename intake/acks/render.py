@@ -80,9 +80,12 @@ PROBLEM_TEXT = {
     "unreadable_attachment": "文件无法打开或读取：{detail}。请检查文件是否损坏或加密后重新发送。",
     "not_in_summary": "所在区（单位）的汇总表中暂未列出本项目，请与所在区主管部门联系。",
     "paper_copies_short": "纸质申报书份数不足（需一式二份）。",
+    "paper_missing": "截止时间前未登记收到您的纸质材料（{paper_copies}）。",
 }
-# Not shown to applicants: the paper reminder covers paper_missing; check_failed is for staff.
-HIDDEN_CODES = frozenset({"paper_missing", "check_failed"})
+# Not shown to applicants: check_failed is for staff; paper_missing before the deadline (a warning) is what
+# the paper reminder of every receipt says anyway.
+HIDDEN_CODES = frozenset({"check_failed"})
+HIDDEN_WARNINGS = frozenset({"paper_missing"})
 GENERIC_ERROR = "材料存在问题，工作人员将与您联系：{detail}。"
 
 
@@ -180,10 +183,16 @@ def applicant_detail(detail: str) -> str:
 def problem_sentence(problem: dict[str, Any], app: Application, config: Config) -> str | None:
     """One SPEC 4 problem as a sentence an applicant understands (None: not for applicants)."""
     code = str(problem.get("code") or "")
-    if code in HIDDEN_CODES:
+    if code in HIDDEN_CODES or (code in HIDDEN_WARNINGS and problem.get("severity") != "error"):
         return None
     detail = str(problem.get("detail") or "")
-    values = {"detail": applicant_detail(detail), "deadline": deadline_text(config), "label": "", "credit_code": ""}
+    values = {
+        "detail": applicant_detail(detail),
+        "deadline": deadline_text(config),
+        "label": "",
+        "credit_code": "",
+        "paper_copies": config.ack.paper_copies,
+    }
     if code == "missing_field":
         keys = [k for k in _KEY_REF.findall(detail) if field_label(app.form_type, k)]
         label = field_label(app.form_type, keys[0]) if keys else None
@@ -269,11 +278,15 @@ def gather(session: Session, config: Config, msg: Message) -> AckFacts:
         if all(a.id != row.id for a in apps):
             apps.append(row)
     apps.sort(key=lambda a: a.receipt_no)
+    cutoff = config.call.deadline + config.call.grace_period
+    late = any(a.status == "late" for a in apps) or (msg.received_at is not None and msg.received_at >= cutoff)
     infos: list[AppInfo] = []
     for a in apps:
         errors: list[str] = []
         warnings: list[str] = []
         for p in a.problems or []:
+            if late and p.get("code") == "late":
+                continue  # the late notice below says it once, for the whole email
             text = problem_sentence(p, a, config)
             if text is None:
                 continue
@@ -293,8 +306,6 @@ def gather(session: Session, config: Config, msg: Message) -> AckFacts:
                 warnings=warnings,
             )
         )
-    cutoff = config.call.deadline + config.call.grace_period
-    late = any(a.status == "late" for a in apps) or (msg.received_at is not None and msg.received_at >= cutoff)
     links = [
         {
             "name": str(c.get("filename") or "（未注明文件名）"),
