@@ -202,6 +202,24 @@ def main() -> int:
                     raise SystemExit(f"intake poll did not record every message:\n{err}")
                 results[side].append((wall, rss))
                 print(f"  round {r + 1} {side:6s}: {wall:6.2f} s, peak RSS {rss / 2**20:6.1f} MB", file=sys.stderr)
+        # Memory must not grow with the mailbox: the same poll on a quarter of the messages, in its own
+        # account, for the peak RSS at two sizes.
+        quarter = max(1, len(msgs) // 4)
+        dovecot.add_user("small@example.test", PASSWORD)
+        c = dovecot.client("small@example.test")
+        try:
+            from datetime import UTC, datetime
+
+            for raw in msgs[:quarter]:
+                c.append("INBOX", raw, msg_time=datetime(2026, 7, 6, 2, 0, tzinfo=UTC))
+        finally:
+            c.logout()
+        small_dir = Path(tempfile.mkdtemp(prefix="intake-small-", dir=work))
+        cmd = intake_run(dovecot.port, small_dir)
+        (small_dir / "config.toml").write_text(
+            (small_dir / "config.toml").read_text().replace(USER, "small@example.test"), encoding="utf-8"
+        )
+        _wall, small_rss, _err = run_measured(cmd, env)
     finally:
         dovecot.stop()
 
@@ -218,6 +236,7 @@ def main() -> int:
     print(f"{'intake poll':28s}{i[0]:10.1f}{i[1]:10.1f}{i[2]:14.1f}")
     ratio = i[0] / b[0]
     print(f"intake / bare throughput: {ratio:.2f}  (target >= 0.50)   peak RSS {i[2]:.0f} MB (target < 300)")
+    print(f"intake peak RSS at {quarter} messages: {small_rss / 2**20:.0f} MB; at {len(msgs)}: {i[2]:.0f} MB")
     return 0 if ratio >= 0.5 and i[2] < 300 else 1
 
 
