@@ -107,9 +107,7 @@ def decide(
         existing = decisions_of(session, app.id)
         codes = [str(p.get("code")) for p in app.problems]
         in_force = waivers(existing)
-        decision = Decision(
-            application_pk=app.id, action=act, reason=reason, user=user, created_at=now, revokes=None
-        )
+        decision = Decision(application_pk=app.id, action=act, reason=reason, user=user, created_at=now, revokes=None)
         if act == WAIVE:
             c = str(code or "").strip()
             if not c:

@@ -26,6 +26,8 @@ _OCR_DIGITS = str.maketrans({"O": "0", "I": "1", "Z": "2", "S": "5"})
 def _similarity(a: str, b: str, key: Any) -> float:
     """Best of the name keys (legal forms, city prefix, resubmission markers folded) and the plain
     normalised names: short keys make one OCR error weigh too much on their own."""
+    if a == b:
+        return 100.0  # the usual case: the PDF is the Word printed
     ka, kb = key(a), key(b)
     if ka and kb and ka == kb:
         return 100.0
@@ -62,7 +64,7 @@ def word_pdf_mismatch(app: AppView, ctx: CheckContext) -> Iterator[Problem]:
         if w and p and _similarity(w, p, key_fn) < NAME_SIMILARITY:
             diffs.append(f"{label} Word 版“{w}”，PDF 版“{p}”")
     w, p = get(word.fields, "credit_code"), get(pdf.fields, "credit_code")
-    if w and p and _code(w) != _code(p):
+    if w and p and w != p and _code(w) != _code(p):
         diffs.append(f"统一社会信用代码 Word 版“{w}”，PDF 版“{p}”")
     if diffs:
         yield problem(

@@ -29,12 +29,15 @@ def _arrival(d: DocView) -> tuple[bool, datetime, int]:
 def item_sources(app: AppView, item: str) -> list[DocView]:
     """Every document that provides `item`, oldest first: its own versions, a 承诺书 page in the form's
     PDF, and the unit's 承诺书 / licence sent with its other applications."""
-    docs = list(app.versions(item))
+    own = app.versions(item)
+    extra: list[DocView] = []
     if item == "commitment":
-        docs += [d for d in app.versions("pdf") if d.has_commitment_page]
+        extra += [d for d in app.versions("pdf") if d.has_commitment_page]
     if item in ("commitment", "license"):
-        docs += [d for d in app.org_docs if d.item == item]
-    unique = {d.id: d for d in docs}
+        extra += [d for d in app.org_docs if d.item == item]
+    if not extra:
+        return list(own)  # already in arrival order
+    unique = {d.id: d for d in [*own, *extra]}
     return sorted(unique.values(), key=_arrival)
 
 
