@@ -253,6 +253,18 @@ class DashboardConfig(Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
+    # Environment variable holding the secret that signs session cookies; when it is unset, a random
+    # secret is generated once and kept in <data_dir>/dashboard-secret (mode 0600).
+    secret_env: str = "INTAKE_DASHBOARD_SECRET"
+    # Secure cookies: "auto" (when the request came over https), "always", "never".
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    # Believe X-Forwarded-Proto / X-Forwarded-For (only behind a reverse proxy that sets them).
+    trust_proxy: bool = False
+    session_max_age: Duration = timedelta(hours=12)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_ip: int = Field(default=20, ge=1)
+    login_window: Duration = timedelta(minutes=15)
+    page_size: int = Field(default=50, ge=5, le=500)
 
 
 # Wuhan's districts and development zones as the call's 附件5 names them, plus the city-level units.
