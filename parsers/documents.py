@@ -31,7 +31,8 @@ class ParseOptions:
     # Pages OCR'd per scanned PDF: the first pages (cover, table 一) and the last ones (承诺书).
     ocr_max_pages: int = 4
     ocr_dpi: int = 120
-    ocr_page_budget_s: float = 4.0
+    # Seconds of OCR per page at most (a page that needs more is read in part and says so).
+    ocr_page_budget_s: float = 1.5
     seal: bool = True
     seal_max_pages: int = 6
     seal_dpi: int = 72
@@ -364,7 +365,10 @@ def _ocr_scan(doc: ParsedDocument, pdf: Any, pt: Any, opts: ParseOptions, images
     from parsers import ocr
 
     pages: list[ocr.OcrPage] = []
+    table: dict[str, str] = {}
     for i, role in _ocr_page_plan(pt.pages, opts.ocr_max_pages):
+        if role == "tail" and doc.has_commitment_page:
+            break  # the 承诺书 is found: the pages before it hold nothing the key fields need
         img = _render(doc, pdf, pt, i, opts.ocr_dpi)
         if img is None:
             continue
@@ -372,9 +376,13 @@ def _ocr_scan(doc: ParsedDocument, pdf: Any, pt: Any, opts: ParseOptions, images
         if role == "cover":
             p = ocr.ocr_image(img, index=i, budget_s=opts.ocr_page_budget_s)
         elif role == "table":
-            p = ocr.ocr_image(img, index=i, stop=ocr.table_one_done, budget_s=opts.ocr_page_budget_s)
+            # Only the label column and the rows the key fields come from are recognised.
+            p, found = ocr.read_label_rows(img, index=i, budget_s=opts.ocr_page_budget_s)
+            table.update(found)
         else:
-            p = ocr.ocr_image(img, index=i, top_fraction=0.4, stop=ocr.commitment_title, budget_s=1.5)
+            p = ocr.ocr_image(
+                img, index=i, top_fraction=0.4, stop=ocr.commitment_title, budget_s=opts.ocr_page_budget_s
+            )
             if ocr.commitment_title(p.boxes):
                 doc.has_commitment_page = True
         pages.append(p)
@@ -383,10 +391,10 @@ def _ocr_scan(doc: ParsedDocument, pdf: Any, pt: Any, opts: ParseOptions, images
     layout = ocr.pages_layout(pages)
     _set_layout(doc, layout)
     _layouts[id(doc)] = layout
-    _scan_keys[id(doc)] = ocr.scan_key_fields([p for p in pages if p.index < 2])
+    _scan_keys[id(doc)] = ocr.scan_key_fields([p for p in pages if p.index < 2], table)
     if len(pages) < pt.pages:
         doc.warnings.append(
-            f"scanned PDF: OCR read {len(pages)} of {pt.pages} pages (cover, table 一, last pages)"
+            f"scanned PDF: OCR read {len(pages)} of {pt.pages} pages (cover, table 一, the 承诺书 page)"
         )
 
 
