@@ -301,10 +301,11 @@ class PaperConfig(Section):
 class ReconcileConfig(Section):
     """Thresholds of paper log / 汇总表 ↔ application matching (scores 0-100, see review/reconcile.py)."""
 
-    match_threshold: float = Field(default=85.0, ge=0, le=100)
-    review_threshold: float = Field(default=70.0, ge=0, le=100)
+    match_threshold: float = Field(default=78.0, ge=0, le=100)
+    review_threshold: float = Field(default=65.0, ge=0, le=100)
     margin: float = Field(default=5.0, ge=0, le=100)
-    name_floor: float = Field(default=60.0, ge=0, le=100)
+    org_floor: float = Field(default=75.0, ge=0, le=100)
+    project_floor: float = Field(default=70.0, ge=0, le=100)
     org_weight: float = Field(default=0.4, ge=0, le=1)
     direction_penalty: float = Field(default=15.0, ge=0, le=100)
     check_summary: bool = True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from rapidfuzz.distance import OSA
+
 from parsers.validators import normalize_credit_code, normalize_name
 
 # Legal-form suffixes that applicants and districts write interchangeably.
@@ -53,3 +55,61 @@ def project_key(raw: str | None) -> str | None:
     s = _PUNCT.sub("", s)
     s = s.replace("()", "")
     return s or None
+
+
+# Industry words between a company's trade name (字号) and its legal form (武汉|光谷|智能科技|有限公司):
+# distinct companies often share them, so a match on them says little. Longest first.
+_INDUSTRY_WORDS = sorted(
+    (
+        "人工智能", "智慧城市", "信息技术", "信息科技", "网络科技", "智能科技", "数字科技", "电子科技", "数据科技",
+        "测绘科技", "安防科技", "软件技术", "物联网", "大数据", "云计算", "机器人", "科技", "技术", "信息", "网络",
+        "智能", "数字", "电子", "数据", "软件", "通信", "系统", "工程", "咨询", "服务", "发展", "实业", "控股", "集团",
+        "智慧", "安防", "测绘", "光电", "环保", "能源", "设计", "传媒", "文化", "交通", "检测", "股份",
+    ),
+    key=len,
+    reverse=True,
+)  # fmt: skip
+_INDUSTRY_TAIL = re.compile("(" + "|".join(_INDUSTRY_WORDS) + ")+$")
+_REGION_HEAD = re.compile(r"^(湖北省|湖北)?(武汉市|武汉)?")
+
+
+# Legal forms long enough to recognise with one typing slip in them (有限公思, 有线公司, 有限司公).
+_LONG_FORMS = ("股份有限公司", "有限责任公司", "有限公司")
+_FORM_CHARS = frozenset("股份有限责任公司")
+
+
+def org_loose_key(raw: str | None) -> str | None:
+    """org_key, also without a legal form that has one typo in it (edit distance 1, swaps included),
+    and without a leading province or second city (湖北…, 武汉市武汉经开区…): for fuzzy matching only."""
+    if not raw:
+        return None
+    s = normalize_name(raw)
+    # Fast path: the end has too little of a legal form to be one, typo or not.
+    if len(_FORM_CHARS.intersection(s[-4:])) >= 2:
+        for form in _LONG_FORMS:
+            n = len(form)
+            cut = next(
+                (k for k in (n, n - 1, n + 1) if 0 < k < len(s) and OSA.distance(s[-k:], form, score_cutoff=1) <= 1),
+                None,
+            )
+            if cut:
+                s = s[:-cut]
+                break
+    s = org_key(s) or ""
+    if not s:
+        return None
+    return _REGION_HEAD.sub("", s) or s
+
+
+def org_trade_key(raw: str | None) -> str | None:
+    """The trade name (字号) part of an organisation key: org_key without a province or second city
+    prefix (湖北…, 武汉市武汉经开区…) and without the industry words before the legal form ("光谷智能科技" -> "光谷").
+
+    For fuzzy matching alongside org_key: "汉北网络科技" and "索弗网络科技" share two thirds of their
+    characters but nothing of their trade names. A name that is all industry words keeps them.
+    """
+    s = org_loose_key(raw)
+    if not s:
+        return None
+    core = _INDUSTRY_TAIL.sub("", s)
+    return core or s
