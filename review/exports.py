@@ -103,8 +103,6 @@ def load(
     """Read applications (merged ones only when asked) with all an export shows about them."""
     # Core rows, not ORM objects: building thousands of sqlmodel objects costs more than the query.
     q = core_select(*_APP_COLUMNS).order_by(col(Application.receipt_no))
-    if receipts is not None:
-        q = q.where(col(Application.receipt_no).in_(list(receipts)))
     if statuses:
         q = q.where(col(Application.status).in_(list(statuses)))
     if form_types:
@@ -112,7 +110,16 @@ def load(
     if not include_merged:
         q = q.where(col(Application.status) != MERGED)
     conn = session.connection()
-    apps = list(conn.execute(q).all())
+    if receipts is None:
+        apps = list(conn.execute(q).all())
+    else:
+        wanted_receipts = sorted(set(receipts))
+        apps = [
+            a
+            for i in range(0, len(wanted_receipts), _CHUNK)
+            for a in conn.execute(q.where(col(Application.receipt_no).in_(wanted_receipts[i : i + _CHUNK]))).all()
+        ]
+        apps.sort(key=lambda a: a.receipt_no)
     snap = Snapshot(apps=apps)
     ids = [a.id for a in apps]
     if not ids:

@@ -311,6 +311,19 @@ def test_filters_select_applications_and_read_only_their_rows(engine: Engine) ->
     assert [d["filename"] for d in one[0]["documents"]][:1] == ["word-3.docx"]
 
 
+def test_a_selection_larger_than_one_in_clause_is_read_in_chunks(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    season(engine)
+    monkeypatch.setattr(exports, "_CHUNK", 2)
+    wanted = ["AI2026-T-0002", "AI2026-S-0001", "AI2026-M-0001", "AI2026-S-0001", "AI2026-X-0404"]
+    with Session(engine) as s:
+        items = export_json(s, CFG, receipts=wanted)
+    assert [i["receipt_no"] for i in items] == ["AI2026-M-0001", "AI2026-S-0001", "AI2026-T-0002"]
+    assert [len(i["documents"]) for i in items] == [3, 5, 5]
+    assert items[1]["documents"][0]["message_id"] is not None
+
+
 def test_exports_read_in_bulk_whatever_the_number_of_applications(engine: Engine) -> None:
     """No per-application queries: the statement count does not grow with the season."""
 
