@@ -71,6 +71,12 @@ _INDUSTRY_WORDS = sorted(
 )  # fmt: skip
 _INDUSTRY_TAIL = re.compile("(" + "|".join(_INDUSTRY_WORDS) + ")+$")
 _REGION_HEAD = re.compile(r"^(湖北省|湖北)?(武汉市|武汉)?")
+# Wuhan's districts and zones at the head of a public body's name: what tells 江汉区大数据中心 from
+# 洪山区大数据中心, as the trade name does for a company.
+_DISTRICT_HEAD = re.compile(
+    r"^((江岸|江汉|硚口|汉阳|武昌|青山|洪山|东西湖|汉南|蔡甸|江夏|黄陂|新洲)区|东湖高新区|东湖新技术开发区|"
+    r"武汉经开区|经开区|经济技术开发区|长江新区)(?=.)"
+)
 
 
 # Legal forms long enough to recognise with one typing slip in them (有限公思, 有线公司, 有限司公).
@@ -95,6 +101,9 @@ def org_loose_key(raw: str | None) -> str | None:
             if cut:
                 s = s[:-cut]
                 break
+    # 五汉市, 武汗市: the city prefix with a slip in it.
+    if len(s) > 4 and s[2] == "市" and s[:3] != "武汉市" and OSA.distance(s[:3], "武汉市", score_cutoff=1) <= 1:
+        s = s[3:]
     s = org_key(s) or ""
     if not s:
         return None
@@ -106,10 +115,14 @@ def org_trade_key(raw: str | None) -> str | None:
     prefix (湖北…, 武汉市武汉经开区…) and without the industry words before the legal form ("光谷智能科技" -> "光谷").
 
     For fuzzy matching alongside org_key: "汉北网络科技" and "索弗网络科技" share two thirds of their
-    characters but nothing of their trade names. A name that is all industry words keeps them.
+    characters but nothing of their trade names. A name that is all industry words keeps them. A public
+    body named after its district (江汉区城市运行管理中心) gives the district.
     """
     s = org_loose_key(raw)
     if not s:
         return None
+    m = _DISTRICT_HEAD.match(s)
+    if m:
+        return m.group(1)
     core = _INDUSTRY_TAIL.sub("", s)
     return core or s

@@ -137,22 +137,30 @@ class Keys:
     form_type: str | None = None
     code: str | None = None
     trade: str = ""  # the trade name (字号): see review.names.org_trade_key
+    tail: str = ""  # what follows the trade name: industry words (智能科技), or a public body's function
 
     @classmethod
     def of(
         cls, org_name: str | None, project_name: str | None, form_type: str | None = None, credit: str | None = None
     ) -> Keys:
-        org, trade = _org_keys(org_name)
+        org, trade, tail = _org_keys(org_name)
         return cls(
-            org, _project_key(project_name), form_type if form_type in FORM_TYPES else None, credit_key(credit), trade
+            org,
+            _project_key(project_name),
+            form_type if form_type in FORM_TYPES else None,
+            credit_key(credit),
+            trade,
+            tail,
         )
 
 
 # Names repeat (one company, several projects; generic project names): keys are computed once per string.
 @lru_cache(maxsize=65536)
-def _org_keys(name: str | None) -> tuple[str, str]:
+def _org_keys(name: str | None) -> tuple[str, str, str]:
     lead = lead_org(name)
-    return org_loose_key(lead) or "", org_trade_key(lead) or ""
+    org, trade = org_loose_key(lead) or "", org_trade_key(lead) or ""
+    tail = org[len(trade) :] if trade and org.startswith(trade) else ""
+    return org, trade, tail
 
 
 @lru_cache(maxsize=65536)
@@ -178,6 +186,8 @@ def canonical_district(text: str | None, districts: Sequence[str] = DEFAULT_DIST
 
 # -- the matcher -----------------------------------------------------------------------------------------
 
+# Tails (industry words) this similar or more are the same company written two ways (信息技术 / 信息科技).
+_TAIL_SIMILAR = 60
 # Stand-ins for a missing name: they score 0 against everything (two empty strings would score 100).
 _NO_QUERY, _NO_TARGET = "\x00", "\x01"
 
@@ -282,10 +292,38 @@ class Matcher:
         if s.direction_penalty and (q_type >= 0).any() and (self.t_type >= 0).any():
             differ = (q_type[:, None] >= 0) & (self.t_type[None, :] >= 0) & (q_type[:, None] != self.t_type[None, :])
             comb -= differ.astype(np.int16) * np.int16(round(s.direction_penalty * 100))
-        # Floors on the whole organisation name (not the averaged score): a sister company sharing the
-        # trade name, or a stranger sharing the industry words, drops out here.
+        # Floors on the whole organisation name (not the averaged score): a stranger sharing the industry
+        # words drops out here.
         comb[(full < s.org_floor) | (proj < s.project_floor)] = -1
+        self._sister_companies(qs, comb, round(min(s.review_threshold, s.match_threshold) * 100))
         return comb
+
+    def _sister_companies(self, qs: Sequence[Keys], comb: np.ndarray, cutoff: int) -> None:
+        """Rule out candidates with the same trade name as the query but an entirely different rest:
+        光谷智能科技 / 光谷软件 are sister companies, 江汉区大数据中心 / 江汉区城市运行管理中心 two bodies
+        of one district — not typing slips; and public bodies of two districts. Checked on the candidate
+        cells only (few), with the tails compared once per distinct pair."""
+        rows, cols = np.nonzero(comb >= cutoff)
+        if not len(rows):
+            return
+        pairs = [(qs[r].trade, self.targets[c].trade) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
+        # Two public bodies of different districts (江汉区… / 江岸区…: one character apart, not a slip).
+        other_district = np.fromiter(
+            (a != b and a.endswith("区") and b.endswith("区") for a, b in pairs), dtype=bool, count=len(pairs)
+        )
+        comb[rows[other_district], cols[other_district]] = -1
+        same_trade = np.fromiter((a == b for a, b in pairs), dtype=bool, count=len(pairs))
+        rows, cols = rows[same_trade], cols[same_trade]
+        if not len(rows):
+            return
+        tails = sorted({qs[r].tail for r in set(rows.tolist())} | {self.targets[c].tail for c in set(cols.tolist())})
+        tail_id = {t: i for i, t in enumerate(tails)}
+        sim = process.cdist(tails, tails, scorer=fuzz.ratio, dtype=np.uint8)
+        qi = np.array([tail_id[qs[r].tail] for r in rows.tolist()])
+        ti = np.array([tail_id[self.targets[c].tail] for c in cols.tolist()])
+        empty = tail_id.get("", -1)
+        different = (qi != empty) & (ti != empty) & (sim[qi, ti] < _TAIL_SIMILAR)
+        comb[rows[different], cols[different]] = -1
 
     def _fuzzy(self, qs: list[Keys]) -> list[Match]:
         s = self.settings
