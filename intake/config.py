@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-DEFAULT_STAGES = ("parse_message", "store_attachments", "parse_documents", "applications")
+DEFAULT_STAGES = ("parse_message", "store_attachments", "parse_documents", "applications", "enqueue_ack")
 
 
 class ConfigError(Exception):

@@ -244,6 +244,20 @@ def test_complete_incomplete_and_late_submissions_each_get_one_correct_ack(
     preview = ok(run_intake("acks", "preview", receipt, config=config, env=env))
     assert f"回执编号：{receipt}" in preview.stdout and "is sent" in preview.stderr
     assert len(smtps.messages) == 3  # previews send nothing
+    # The export's `ack` section says the same.
+    exported = json.loads(ok(run_intake("export", "--format", "json", config=config, env=env)).stdout)
+    assert len(exported) == 3
+    sender_of = {
+        a.receipt_no: b.applicant.sender
+        for b in built.values()
+        for a in apps
+        if a.credit_code == b.applicant.credit_code
+    }
+    assert sorted(item["receipt_no"] for item in exported) == sorted(sender_of)
+    for item in exported:
+        ack = item["ack"]
+        assert ack["status"] == "sent" and ack["sent_at"].endswith("+08:00"), ack
+        assert [(a["status"], a["to"]) for a in ack["acks"]] == [("sent", sender_of[item["receipt_no"]])]
 
 
 # -- killed at each step ------------------------------------------------------------------------------------

@@ -59,6 +59,8 @@ SENT_CHECK_GRACE = timedelta(minutes=2)
 SENT_CHECK_GIVE_UP = timedelta(hours=1)
 # Sent acks whose copy could not be appended to sent_folder are tried again for this long.
 SENT_COPY_WINDOW = timedelta(days=7)
+# At most this many acknowledgements per run of the daemon's job (every [ack] send_interval).
+JOB_BATCH = 20
 # How many of the newest messages of a folder are looked through for a Message-ID.
 FOLDER_SCAN = 2000
 
@@ -266,36 +268,42 @@ class AckSender:
         now = self.now()
         if self.pause_until is not None and now < self.pause_until:
             return SendReport(skipped=f"paused until {self.pause_until.isoformat()} after: {self.last_error}")
-        report = self.run()
+        # A bounded batch per run: a SIGTERM never waits for a long queue to drain.
+        report = self.run(limit=JOB_BATCH)
         if report.error:
             raise RuntimeError(report.error)
         return report
 
-    def run(self, *, only: int | None = None, should_stop: Callable[[], bool] = lambda: False) -> SendReport:
-        """Recover rows of dead senders, send every pending row that is due (or only `only`), copy to Sent."""
+    def run(
+        self,
+        *,
+        only: int | None = None,
+        limit: int | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> SendReport:
+        """Recover rows of dead senders, send the pending rows that are due (at most `limit`, or only `only`),
+        copy what was sent to the Sent folder."""
         report = SendReport()
         self.recover(report)
         if self.config.ack.dry_run:
             report.skipped = "[ack] dry_run = true: nothing is sent"
             return report
-        client: SmtpClient | None = None
+        # Read the 授权码 before claiming anything: a missing variable must not leave a row claimed.
+        client = SmtpClient(self.config.smtp, self.config.secret(self.config.smtp.password_env))
         started = self.now()
+        tried = 0
         try:
-            while not should_stop():
+            while not should_stop() and (limit is None or tried < limit):
                 row = self.claim(only=only)
                 if row is None:
                     break
-                if client is None:
-                    client = SmtpClient(self.config.smtp, self.config.secret(self.config.smtp.password_env))
+                tried += 1
                 outcome = self._send_one(client, row, report)
                 report.ids.append(row.id or 0)
-                if outcome == "connection":
-                    break
-                if only is not None:
+                if outcome == "connection" or only is not None:
                     break
         finally:
-            if client is not None:
-                client.close()
+            client.close()
         if report.error is None:
             self.connect_failures = 0
             self.pause_until = None
@@ -575,7 +583,7 @@ class AckSender:
                     smtp_reply=f"(no answer recorded; found in {folder})",
                     reason=None,
                 )
-                report.confirmed += settled
+                report.confirmed += int(settled)
             elif now - started >= SENT_CHECK_GIVE_UP:
                 settled = self._settle(
                     r,
@@ -584,7 +592,7 @@ class AckSender:
                     event="unknown",
                     note=f"not settled from {folder} within {SENT_CHECK_GIVE_UP}",
                 )
-                report.unknown += settled
+                report.unknown += int(settled)
             elif found is not None and now - started >= SENT_CHECK_GRACE:
                 # The server files what it accepts at once; absent after the grace period means not accepted.
                 settled = self._settle(
@@ -593,7 +601,7 @@ class AckSender:
                     event="requeued",
                     note=f"not in {folder} {SENT_CHECK_GRACE} after it was handed over: queued again",
                 )
-                report.requeued += settled
+                report.requeued += int(settled)
             else:
                 continue
             if settled:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from intake.cli import OK, REJECTED, ConfigOpt, DbOpt, Fail, Fmt, VerboseOpt, _c
 from intake.config import Config
 from intake.daemon import Job, register_job
 from intake.pipeline import Services
+from review.exports import register_section
 from store.acks_models import ACK_STATES, AckOutbox
 
 acks_app = typer.Typer(
@@ -34,6 +36,16 @@ def _ack_job(services: Services) -> Job | None:
     from intake.acks import ack_job
 
     return ack_job(services)
+
+
+def _ack_section(session: Session, apps: Sequence[Any]) -> Mapping[int, dict[str, Any]]:
+    from intake.acks.export_section import ack_sections
+
+    return ack_sections(session, apps)
+
+
+# The `ack` section of `intake export` (and of the dashboard's exports).
+register_section("ack", _ack_section)
 
 
 def ack_json(row: AckOutbox, cfg: Config, source_message_id: str | None = None) -> dict[str, Any]:
