@@ -77,30 +77,30 @@ def group(docs: Iterable[DocView]) -> Grouping:
     # 1. Organisations: forms sharing a credit code or a normalised name are one unit.
     uf = _UnionFind()
     ident: dict[int, tuple[str | None, str | None, str | None]] = {}
+    keys_of: dict[int, list[str]] = {}
     for d in forms:
         code, name, proj = form_identity(d)
         ident[d.id] = (code, name, proj)
-        keys = [f"c:{code}" if code else None, f"n:{name}" if name else None]
-        keys = [k for k in keys if k] or [f"s:{(d.message.from_addr or '').lower() or d.message.id}"]
+        keys = [k for k in (f"c:{code}" if code else "", f"n:{name}" if name else "") if k]
+        # A form naming no unit at all stands for its sender until a resubmission names one.
+        keys = keys or [f"s:{(d.message.from_addr or '').lower() or d.message.id}"]
+        keys_of[d.id] = keys
         for k in keys:
             uf.find(k)
         for k in keys[1:]:
             uf.union(keys[0], k)
-        ident[d.id] = (code, name, proj)
     org_of_doc: dict[int, str] = {}
     members: dict[str, set[str]] = defaultdict(set)
     for d in forms:
-        code, name, _ = ident[d.id]
-        k = f"c:{code}" if code else f"n:{name}" if name else f"s:{(d.message.from_addr or '').lower() or d.message.id}"
-        root = uf.find(k)
+        root = uf.find(keys_of[d.id][0])
         org_of_doc[d.id] = root
-        members[root].add(k)
+        members[root].update(keys_of[d.id])
     # The organisation's key: its smallest credit code, else its smallest name key.
-    org_key_of_root = {}
-    for root, keys in members.items():
-        codes = sorted(k[2:] for k in keys if k.startswith("c:"))
-        names = sorted(k[2:] for k in keys if k.startswith("n:"))
-        org_key_of_root[root] = codes[0] if codes else names[0] if names else sorted(keys)[0]
+    org_key_of_root: dict[str, str] = {}
+    for root, member_keys in members.items():
+        codes = sorted(k[2:] for k in member_keys if k.startswith("c:"))
+        names = sorted(k[2:] for k in member_keys if k.startswith("n:"))
+        org_key_of_root[root] = codes[0] if codes else names[0] if names else sorted(member_keys)[0]
 
     # 2. Projects within an organisation and form type: single linkage on fuzzy similarity.
     apps: list[AppView] = []

@@ -76,7 +76,7 @@ def check_context(config: Config) -> CheckContext:
     )
 
 
-def _serialize(session: Session, config: Config) -> None:
+def _serialize(session: Session, config: Config | None = None) -> None:
     """One regroup at a time per database: a row lock on PostgreSQL, the write lock on SQLite."""
     key = ("~regroup", "~")
     res = session.exec(
@@ -186,7 +186,7 @@ def _load_messages(session: Session, ids: Iterable[int]) -> dict[int, MessageVie
     for i in range(0, len(ids), 900):
         chunk = ids[i : i + 900]
         for m in session.exec(
-            select(
+            select(  # type: ignore[call-overload, misc]  # eleven columns: beyond the typed overloads
                 Message.id,
                 Message.sha256,
                 Message.from_addr,
@@ -229,7 +229,9 @@ def _closure(session: Session, message_ids: set[int]) -> Any:
     app_ids = {a for _, _, a in seed if a}
     senders = {s.lower() for s in session.exec(select(Message.from_addr).where(col(Message.id).in_(message_ids))) if s}
     if senders:
-        sender_msgs = set(session.exec(select(Message.id).where(func.lower(Message.from_addr).in_(senders))))
+        sender_msgs: set[int] = {
+            m for m in session.exec(select(Message.id).where(func.lower(Message.from_addr).in_(senders))) if m
+        }
         app_ids |= {
             a
             for a in session.exec(
@@ -252,18 +254,14 @@ def _closure(session: Session, message_ids: set[int]) -> Any:
         rows = session.exec(select(doc.org_code, doc.org_name_key, doc.application_pk).where(or_(*conds))).all()
         new_codes = {c for c, _, _ in rows if c} - codes
         new_names = {n for _, n, _ in rows if n} - names
-        new_apps = {a for _, _, a in rows if a} - app_ids
+        new_apps: set[int] = {a for _, _, a in rows if a} - app_ids
         # Applications whose organisation key is one of ours (their documents may all have been replaced).
         keys = codes | new_codes | names | new_names
         if keys:
-            new_apps |= (
-                set(
-                    session.exec(
-                        select(Application.id).where(col(Application.org_key).in_(keys), Application.status != "merged")
-                    )
-                )
-                - app_ids
+            found = session.exec(
+                select(Application.id).where(col(Application.org_key).in_(keys), Application.status != "merged")
             )
+            new_apps |= {a for a in found if a is not None} - app_ids
         if not (new_codes or new_names or new_apps):
             return or_(*conds)
         codes |= new_codes
@@ -363,7 +361,9 @@ def _regroup(session: Session, config: Config, *, message_ids: Iterable[int] | N
 
     if overrides:
         by_receipt = {row.receipt_no: view for view, row in rows_by_view}
-        placed = [(d, v) for v in grouping.apps for d in v.docs if d.item not in ("word", "pdf")]
+        placed: list[tuple[DocView, AppView | None]] = [
+            (d, v) for v in grouping.apps for d in v.docs if d.item not in ("word", "pdf")
+        ]
         placed += [(d, None) for d in grouping.unassigned]
         for d, holder in placed:
             target = overrides.get(d.sha256)
@@ -388,17 +388,20 @@ def _regroup(session: Session, config: Config, *, message_ids: Iterable[int] | N
         if app_id in used or row.status == "merged":
             continue
         # Its documents went to other applications: it lives on only as a pointer (its number is retired).
-        target = next((owner_of_key[k] for k in row.doc_keys if k in owner_of_key), None)
-        row.status, row.merged_into, row.updated_at = "merged", target, now
+        survivor = next((owner_of_key[k] for k in row.doc_keys if k in owner_of_key), None)
+        row.status = "merged"
+        row.merged_into = survivor
+        row.updated_at = now
         session.add(row)
         result.merged.append(row.receipt_no)
     session.flush()
     extra = _extra_problems(session, config, [r for _, r in rows_by_view])
     for _view, row in rows_by_view:
-        if extra.get(row.id):
-            row.problems = row.problems + [_problem_dict(p) for p in extra[row.id]]
-            row.status = status_of(row.problems, decisions.get(row.id, []))
-            row.late = row.status == "late"
+        rid = row.id or 0
+        if extra.get(rid):
+            row.problems = row.problems + [_problem_dict(p) for p in extra[rid]]
+            row.status = status_of(row.problems, decisions.get(rid, []))
+            row.late = any(p["code"] == "late" for p in row.problems)
             session.add(row)
 
     _write_assignments(session, grouping.apps, grouping.unassigned, current)
@@ -421,6 +424,22 @@ def _note_unreadable(apps: list[AppView], unassigned: list[DocView]) -> None:
         a.messages = [
             dataclasses.replace(m, unreadable=tuple(by_msg[m.id])) if m.id in by_msg else m for m in a.messages
         ]
+
+
+def refresh_status(session: Session, app: Application) -> str:
+    """Recompute one application's status from its stored problems and decisions (after a staff decision).
+
+    Takes the regroup lock first, so a regroup running at the same time cannot write a status computed
+    from decisions it read before this one was committed.
+    """
+    from review.status import apply_decisions
+
+    _serialize(session, None)
+    session.refresh(app)
+    decisions = _decisions(session, [app.id or 0]).get(app.id or 0, [])
+    status = apply_decisions(app, decisions)
+    session.add(app)
+    return status
 
 
 def _overrides(session: Session, docs: list[DocView]) -> dict[str, str]:
@@ -515,7 +534,7 @@ def _write_app(
     first_msg = (
         min(form_docs, key=lambda d: (d.received_at is None, d.received_at or now, d.id)).message if form_docs else None
     )
-    values = {
+    values: dict[str, Any] = {
         "org_key": view.org_key,
         "org_name": view.org_name,
         "credit_code": view.credit_code,
@@ -532,9 +551,10 @@ def _write_app(
         "last_received_at": max((d.received_at for d in view.docs if d.received_at), default=None),
         "merged_into": None,
     }
-    status = status_of(values["problems"], decisions)
-    values["status"] = status
-    values["late"] = status == "late"
+    problem_dicts = [_problem_dict(p) for p in problems]
+    values["status"] = status_of(problem_dicts, decisions)
+    # `late` is the fact (something arrived late), whatever staff decided; the status says the rest.
+    values["late"] = any(p["code"] == "late" for p in problem_dicts)
     changed = 0
     for k, v in values.items():
         if getattr(row, k) != v:

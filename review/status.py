@@ -123,11 +123,12 @@ class ApplicationLike(Protocol):
 def apply_decisions(app_row: ApplicationLike, decisions: Iterable[DecisionLike]) -> str:
     """Recompute a stored application's status from its stored problems and decisions (in place).
 
-    `late` follows the status (an accepted late application is no longer reported late), as the
-    regroup service writes it. A merged application keeps its status: it is only a pointer.
+    `late` is the fact that a required item arrived late (a computed `late` problem), whatever staff
+    decided — the regroup service writes it the same way; an accepted late application keeps late=True
+    and gets a status without it. A merged application keeps its status: it is only a pointer.
     """
     if app_row.status == MERGED:
         return MERGED
     app_row.status = status_of(app_row.problems, decisions)
-    app_row.late = app_row.status == "late"
+    app_row.late = any(p.get("code") == "late" for p in app_row.problems)
     return app_row.status

@@ -137,3 +137,61 @@ def test_arrival_order_does_not_change_the_applications(season_mail: list[tuple[
         results.append(_snapshot(f"sqlite:///{work / 'intake.db'}"))
     assert results[0]["partition"] == results[1]["partition"] == results[2]["partition"]
     assert results[0]["unassigned"] == results[1]["unassigned"] == results[2]["unassigned"]
+
+
+def test_staff_assign_an_unassigned_document_and_it_sticks(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from store.models import AuditEvent
+
+    a, b = Applicant.make(201), Applicant.make(202)
+    built = build_applications(
+        [
+            AppPlan(Kind.form_model, seed=201, applicant=a, files={"word"}),
+            AppPlan(Kind.form_scenario, seed=202, applicant=b, files={"word"}),
+        ]
+    )
+    photo = io.BytesIO()
+    Image.new("RGB", (400, 300), (120, 160, 90)).save(photo, "JPEG")
+    raw = compose(
+        "office@district.gov.cn",
+        "两家单位的申报材料",
+        [built[0].files["word"], built[1].files["word"], ("现场照片.jpg", photo.getvalue())],
+        sent=season_time(-2),
+    )
+    (tmp_path / "m.eml").write_bytes(raw)
+    config = write_config(tmp_path, sections={"pipeline": {"stages": STAGES}})
+    assert run_intake("ingest", str(tmp_path / "m.eml"), config=config).returncode == 0
+
+    loose = json.loads(run_intake("documents", "--unassigned", "--format", "json", config=config).stdout)
+    assert [(d["filename"], d["note"]) for d in loose] == [
+        ("现场照片.jpg", "同一邮件或发件人对应多个申报，无法确定归属")
+    ]
+    apps = json.loads(run_intake("applications", "--format", "json", config=config).stdout)
+    target = next(x["receipt_no"] for x in apps if x["org_name"] == b.org)
+
+    res = run_intake(
+        "assign", str(loose[0]["id"]), target, "--reason", "照片上是该单位的场景", "--user", "饶丽君", config=config
+    )
+    assert res.returncode == 0, res.stderr
+    assert json.loads(run_intake("documents", "--unassigned", "--format", "json", config=config).stdout) == []
+    mine = json.loads(run_intake("documents", "--receipt", target, "--format", "json", config=config).stdout)
+    assert ("现场照片.jpg", "staff") in [(d["filename"], d["assigned_by"]) for d in mine]
+
+    # A replay re-parses the email (new document rows): the staff decision still holds.
+    listed = json.loads(run_intake("messages", "--format", "json", config=config).stdout)
+    assert run_intake("replay", str(listed[0]["id"]), config=config).returncode == 0
+    mine = json.loads(run_intake("documents", "--receipt", target, "--format", "json", config=config).stdout)
+    assert ("现场照片.jpg", "staff") in [(d["filename"], d["assigned_by"]) for d in mine]
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'data/intake.db'}")
+    with Session(engine) as s:
+        events = list(s.exec(select(AuditEvent)))
+    engine.dispose()
+    assert [(e.user, e.action, e.detail["receipt_no"], e.detail["reason"]) for e in events] == [
+        ("饶丽君", "assign_document", target, "照片上是该单位的场景")
+    ]
+    bad = run_intake("assign", "9999", target, "--reason", "x", "--user", "y", config=config)
+    assert bad.returncode == 1 and "no document with id 9999" in bad.stderr

@@ -89,7 +89,8 @@ def test_apply_decisions_recomputes_status_and_late_and_leaves_merged_rows_alone
     row = Application(call_code="AI2026", form_type="scenario", receipt_no="AI2026-S-0001", org_key="k",
                       problems=[LATE, NO_PDF], status="late", late=True)  # fmt: skip
     assert apply_decisions(row, [dec(1, "accept_late", "late")]) == "incomplete"
-    assert (row.status, row.late) == ("incomplete", False)
+    # `late` stays the fact (an item arrived late); the decision shows in the status only.
+    assert (row.status, row.late) == ("incomplete", True)
     assert apply_decisions(row, []) == "late" and row.late
     row.status = "merged"
     assert apply_decisions(row, []) == "merged" and row.status == "merged"
@@ -140,7 +141,8 @@ def test_accept_late_then_waive_writes_decisions_and_audit_and_recomputes_status
         d1 = decide(s, "AI2026-S-0001", "accept-late", None, "邮件 Date 头 16:58，服务器延迟", "王莹", now=T0)
     assert (d1.id, d1.action, d1.problem_code, d1.user) == (1, "accept_late", "late", "王莹")
     row = app_row(engine, "AI2026-S-0001")
-    assert (row.status, row.late) == ("incomplete", False)
+    # Accepted: the status no longer says late; `late` stays the fact, like the computed problems.
+    assert (row.status, row.late) == ("incomplete", True)
     # The computed problems stay as they were.
     assert row.problems == [LATE, NO_PDF, NO_SEAL]
 
