@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session
@@ -53,6 +54,14 @@ def _say(text: str) -> None:
 
 def _complain(text: str) -> None:
     err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_table(t: Table) -> None:
+    # Piped into a file or grep, a table gets no terminal width: 80 columns would cut the names short.
+    if out.is_terminal:
+        out.print(t)
+    else:
+        Console(width=240).print(t)
 
 
 def _local(dt: datetime | None, cfg: Config) -> str:
@@ -453,7 +462,7 @@ def list_(
             escape(it["received_by"] or ""),
             escape(match),
         )
-    out.print(t)
+    _print_table(t)
 
 
 def _rec(e: Any) -> Any:
@@ -622,7 +631,7 @@ def _print_report(data: dict[str, Any], all_apps: bool) -> None:
                 escape(paper),
                 escape(summary),
             )
-        out.print(t)
+        _print_table(t)
     loose = [e for e in data["paper_entries"] if e["status"] in ("orphan", "ambiguous")]
     if loose:
         t = Table(
@@ -637,7 +646,7 @@ def _print_report(data: dict[str, Any], all_apps: bool) -> None:
                 e["status"],
                 escape(", ".join(f"{x['receipt_no']} ({x['score']:.0f})" for x in e["candidates"][:3])),
             )
-        out.print(t)
+        _print_table(t)
     rows = [r for r in data["summary_rows"] if r["status"] in ("orphan", "ambiguous")]
     if rows:
         t = Table(
@@ -652,7 +661,7 @@ def _print_report(data: dict[str, Any], all_apps: bool) -> None:
                 r["status"],
                 escape(", ".join(f"{x['receipt_no']} ({x['score']:.0f})" for x in r["candidates"][:3])),
             )
-        out.print(t)
+        _print_table(t)
     if data["districts"]:
         t = Table("所在区", "汇总表（电子）", "汇总表（纸质）", "推荐意见（纸质）", "申报", "已列入", title="districts")
         for d in data["districts"]:
@@ -664,6 +673,6 @@ def _print_report(data: dict[str, Any], all_apps: bool) -> None:
                 str(d["applications"]),
                 str(d["listed"]),
             )
-        out.print(t)
+        _print_table(t)
     for stale in data["stale_overrides"]:
         _complain(f"staff match to an application that no longer exists (ignored): {stale}")
