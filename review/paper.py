@@ -174,6 +174,8 @@ def parse_received_at(
             except ValueError:
                 dt = None
             if dt is None:
+                if re.search(r"上午|下午|中午|晚上|早上|凌晨|点半|[AaPp][Mm]", text):
+                    raise ValueError(f"{value!r}: 上午/下午 and 点半 are not read: {_DT_HINT} (24-hour clock)")
                 m = _DT_TEXT.match(text)
                 if m is None:
                     raise ValueError(f"{value!r} is not a date and time this import reads: {_DT_HINT}") from None
@@ -469,11 +471,15 @@ def read_log(
         found_any = True
         head_idx, columns = located
         occurrences: dict[str, int] = {}
+        # Blank rows between entries are counted; the formatted but empty rows after the last one are not.
+        blanks = 0
         for row_no, values, formats in sheet.rows[head_idx + 1 :]:
             raw = {h: values[c] if c < len(values) else None for c, h in columns.items()}
             if all(_blank(v) for v in raw.values()):
-                result.blank_rows += 1
+                blanks += 1
                 continue
+            result.blank_rows += blanks
+            blanks = 0
             first = next((str(v).strip() for v in values if not _blank(v)), "")
             if _blank(raw.get("接收时间")) and first.startswith(_TOTAL_WORDS):
                 result.skipped.append(f"row {row_no}: a total row ({first})")
