@@ -119,10 +119,12 @@ def org_trade_key(raw: str | None) -> str | None:
     body named after its district (江汉区城市运行管理中心) gives the district.
     """
     s = org_loose_key(raw)
-    if not s:
-        return None
-    m = _DISTRICT_HEAD.match(s)
+    return trade_name(s) if s else None
+
+
+def trade_name(loose: str) -> str:
+    """org_trade_key of an org_loose_key already computed (matching computes both for every name)."""
+    m = _DISTRICT_HEAD.match(loose)
     if m:
         return m.group(1)
-    core = _INDUSTRY_TAIL.sub("", s)
-    return core or s
+    return _INDUSTRY_TAIL.sub("", loose) or loose

@@ -36,7 +36,7 @@ from sqlmodel import Session, col, select
 
 from parsers.types import Problem, Severity
 from parsers.validators import normalize_name
-from review.names import credit_key, org_loose_key, org_trade_key, project_key
+from review.names import credit_key, org_loose_key, project_key, trade_name
 from store.models import Application, AuditEvent, DocumentRow
 from store.paper_models import PaperEntry, ReconcileOverride
 from store.types import utcnow
@@ -158,7 +158,8 @@ class Keys:
 @lru_cache(maxsize=65536)
 def _org_keys(name: str | None) -> tuple[str, str, str]:
     lead = lead_org(name)
-    org, trade = org_loose_key(lead) or "", org_trade_key(lead) or ""
+    org = org_loose_key(lead) or ""
+    trade = trade_name(org) if org else ""
     tail = org[len(trade) :] if trade and org.startswith(trade) else ""
     return org, trade, tail
 
@@ -172,16 +173,25 @@ def canonical_district(text: str | None, districts: Sequence[str] = DEFAULT_DIST
     """The configured district a free text names ("江汉区经信局", "东湖新技术开发区", "江汉"), else None."""
     if not text:
         return None
+    return _canonical_district(text, tuple(districts))
+
+
+@lru_cache(maxsize=4096)
+def _canonical_district(text: str, districts: tuple[str, ...]) -> str | None:
     s = normalize_name(text)
-    best: tuple[int, str] | None = None
+    return next((d for stem, d in _district_stems(districts) if stem in s), None)
+
+
+@lru_cache(maxsize=16)
+def _district_stems(districts: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(normalised stem, district), longest stem first: "东西湖区" before "西湖", aliases included."""
+    stems: list[tuple[str, str]] = []
     for d in districts:
-        stems = {d, *_DISTRICT_ALIASES.get(d, ())}
+        names = {d, *_DISTRICT_ALIASES.get(d, ())}
         if d.endswith("区") and len(d) > 2:
-            stems.add(d[:-1])
-        for stem in stems:
-            if stem and normalize_name(stem) in s and (best is None or len(stem) > best[0]):
-                best = (len(stem), d)
-    return best[1] if best else None
+            names.add(d[:-1])
+        stems += [(normalize_name(n), d) for n in names if n]
+    return sorted(stems, key=lambda x: -len(x[0]))
 
 
 # -- the matcher -----------------------------------------------------------------------------------------
@@ -220,8 +230,9 @@ class Matcher:
                 self.exact.setdefault((k.org, k.project), []).append(j)
             if k.code:
                 self.by_code.setdefault(k.code, []).append(j)
-        # Integer weights summing to 100: scores stay int16 (in hundredths of a point) through the matrix.
-        self.w_org = round(settings.org_weight * 100)
+        # Integer weights summing to 100 (the org one even: it weighs the sum of two scores): scores stay
+        # int16 (in hundredths of a point) through the matrix.
+        self.w_org = 2 * round(settings.org_weight * 50)
         self.w_proj = 100 - self.w_org
 
     def pair_score(self, q: Keys, j: int) -> float:
@@ -269,29 +280,31 @@ class Matcher:
         trade = process.cdist(
             [q.trade or _NO_QUERY for q in qs], self.t_trade, scorer=fuzz.ratio, dtype=np.uint8, workers=workers
         )
-        # Organisation score: the whole name and the trade name count half each, so that two companies
-        # sharing only industry words ("…网络科技") score low, and a sister company ("光谷智能科技" for
-        # "光谷数字科技") does not score 100.
-        org = full.astype(np.uint16)
-        org += trade
-        org >>= 1
-        del trade
         proj = process.cdist(
             [q.project or _NO_QUERY for q in qs], self.t_proj, scorer=fuzz.ratio, dtype=np.uint8, workers=workers
         )
         code_rows = [(r, q.code) for r, q in enumerate(qs) if q.code and q.code in self.by_code]
         for r, code in code_rows:
             # The credit code names the organisation: only its applications are candidates, at 100.
-            row = np.zeros(len(self.targets), dtype=np.uint16)
+            row = np.zeros(len(self.targets), dtype=np.uint8)
             row[self.by_code[str(code)]] = 100
-            org[r] = row
             full[r] = row
-        comb = org.astype(np.int16) * np.int16(self.w_org)
-        comb += proj.astype(np.int16) * np.int16(self.w_proj)
+            trade[r] = row
+        # Organisation score: the whole name and the trade name count half each, so that two companies
+        # sharing only industry words ("…网络科技") score low, and a sister company ("光谷智能科技" for
+        # "光谷数字科技") does not score 100. In hundredths of a point, in place (int16: max 10,000).
+        comb = full.astype(np.int16)
+        comb += trade
+        comb *= np.int16(self.w_org // 2)
+        del trade
+        weighted = proj.astype(np.int16)
+        weighted *= np.int16(self.w_proj)
+        comb += weighted
+        del weighted
         q_type = np.array([FORM_TYPES.index(q.form_type) if q.form_type else -1 for q in qs], dtype=np.int8)
         if s.direction_penalty and (q_type >= 0).any() and (self.t_type >= 0).any():
             differ = (q_type[:, None] >= 0) & (self.t_type[None, :] >= 0) & (q_type[:, None] != self.t_type[None, :])
-            comb -= differ.astype(np.int16) * np.int16(round(s.direction_penalty * 100))
+            np.subtract(comb, np.int16(round(s.direction_penalty * 100)), out=comb, where=differ)
         # Floors on the whole organisation name (not the averaged score): a stranger sharing the industry
         # words drops out here.
         comb[(full < s.org_floor) | (proj < s.project_floor)] = -1
