@@ -968,20 +968,23 @@ def export_section(session: Session, rows: Sequence[Any]) -> dict[int, dict[str,
     return paper_for(session, [r.id for r in rows if r.id is not None], config=_active_config())
 
 
-def _register() -> None:
-    # Hooks of other areas' modules: reconciliation itself works without them.
-    try:
-        from review.service import register_problem_source
-    except ImportError:
-        log.debug("review.service not available: no problem source registered")
-    else:
-        register_problem_source(problem_source)
-    try:
-        from review.exports import register_section
-    except ImportError:
-        log.debug("review.exports not available: no export section registered")
-    else:
-        register_section("paper", export_section)
+def register_export_section() -> None:
+    """Fill the `paper` section of `intake export` (review.exports) from reconciliation. Called by the CLI
+    at start-up (intake/commands/paper.py); importing this module registers nothing by itself."""
+    from review.exports import register_section
+
+    register_section("paper", export_section)
+
+
+def register_problem_source() -> None:
+    """Make every regroup add the reconciliation problems to the applications it rechecks (review.service).
+
+    Not done by the CLI yet: the applications area decides when rechecks start to consult the paper log
+    (after the deadline, every application without a logged paper copy becomes incomplete).
+    """
+    from review.service import register_problem_source as register
+
+    register(problem_source)
 
 
 def paper_for(
@@ -1266,6 +1269,3 @@ __all__ = [
     "run",
     "set_override",
 ]
-
-
-_register()

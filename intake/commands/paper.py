@@ -18,6 +18,16 @@ from sqlmodel import Session
 from intake.cli import REJECTED, USAGE, ConfigOpt, DbOpt, Fail, Fmt, _context, app, err, out
 from intake.config import Config
 
+
+def _install_hooks() -> None:
+    # The CLI loads this module at start-up: `intake export` (and the daemon) get the `paper` section.
+    from review.reconcile import register_export_section
+
+    register_export_section()
+
+
+_install_hooks()
+
 paper_app = typer.Typer(
     name="paper",
     help="The paper-submission log (room 213): import, template, add, edit, list, match.",
