@@ -40,9 +40,9 @@ def create_app(services: Services, daemon: Any = None) -> FastAPI:
         templates=make_templates(cfg.call.tz),
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    _check_every_change_is_guarded(ROUTERS)
     for router in ROUTERS:
         app.include_router(router)
-    _check_every_change_is_guarded(app)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
@@ -59,13 +59,15 @@ def create_app(services: Services, daemon: Any = None) -> FastAPI:
     return app
 
 
-def _check_every_change_is_guarded(app: FastAPI) -> None:
+def _check_every_change_is_guarded(routers: list[Any]) -> None:
     """A route that changes something without the CSRF/role dependency is a bug: refuse to start."""
     from dashboard.web import require_admin, require_session, require_staff
 
     guards = {require_staff, require_admin, require_session}
-    for route in app.routes:
-        if isinstance(route, APIRoute) and (route.methods or set()) - {"GET", "HEAD"}:
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, APIRoute) or not (route.methods or set()) - {"GET", "HEAD"}:
+                continue
             deps = {d.call for d in route.dependant.dependencies}
             if not deps & guards:
                 raise RuntimeError(f"{route.path} changes state without a CSRF/role guard")

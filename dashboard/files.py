@@ -20,8 +20,9 @@ from store.archive import ArchiveError
 
 log = logging.getLogger(__name__)
 
-# Types a browser would run or render as a page: never sent as such, whatever the file claims to be.
-_ACTIVE = re.compile(r"(html|xml|javascript|ecmascript|svg|x-sh|x-php|xhtml)", re.I)
+# Types a browser would run or render as a page (HTML, XML and SVG, scripts, any text): never sent as
+# such, whatever the file claims to be.
+_ACTIVE = re.compile(r"^(text/.*|.*[/+]xml|.*html.*|.*(javascript|ecmascript).*|.*/x-(sh|php|python|perl).*)$", re.I)
 _BY_FORMAT = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "pdf_text": "application/pdf",
@@ -47,7 +48,7 @@ def content_type(filename: str, fmt: str) -> str:
         ctype = guess or "application/octet-stream"
     if fmt == "doc" and ctype == "application/octet-stream":
         ctype = "application/msword"
-    if _ACTIVE.search(ctype) or ctype.startswith("text/"):
+    if _ACTIVE.match(ctype.split(";")[0].strip()):
         # Text types could be sniffed into HTML by an old browser; nosniff is sent too, but a download
         # needs no text type anyway.
         return "application/octet-stream"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Text, cast, func, not_, or_, select
+from sqlalchemy import Text, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -21,10 +20,14 @@ from store.models import Application, Decision, DocumentRow, MailboxCheckpoint, 
 
 FORM_TYPES = ("scenario", "model", "platform", "terminal")
 STATUSES = ("complete", "incomplete", "late")
-# Paper status as the stored problems tell it (reconciliation writes them onto the applications), so
-# filtering needs no reconciliation run.
-PAPER_FILTERS = {"missing": "未登记", "copies_short": "份数不足", "late": "逾期送达", "ok": "已登记且份数够"}
-PAPER_LATE_PREFIX = "纸质申报书"
+# Paper status as reconciliation reports it now (dashboard.recon caches the report).
+PAPER_FILTERS = {
+    "matched": "已收齐",
+    "missing": "未登记",
+    "ambiguous": "待确认",
+    "copies_short": "份数不足",
+    "late": "逾期送达",
+}
 SORTS: dict[str, Any] = {
     "receipt": col(Application.receipt_no),
     "org": col(Application.org_name),
@@ -83,25 +86,23 @@ def like_pattern(needle: str) -> str:
 
 def _contains(column: Any, pattern: str, dialect: str) -> ColumnElement[bool]:
     # SQLite's LIKE folds ASCII case by itself; PostgreSQL needs ILIKE. Chinese has no case.
+    expr: ColumnElement[Any] = column if isinstance(column, ColumnElement) else col(column)
     if dialect == "postgresql":
-        return col(column).ilike(pattern, escape="\\")
-    return col(column).like(pattern, escape="\\")
+        return expr.ilike(pattern, escape="\\")
+    return expr.like(pattern, escape="\\")
 
 
 def has_problem(code: str, dialect: str) -> ColumnElement[bool]:
     """The application's stored problems include `code` (waived or not)."""
     if dialect == "postgresql":
-        return col(Application.problems).op("@>")(cast(json.dumps([{"code": code}]), JSONB))
+        # The value is bound as JSONB (a list), not as a string the driver would quote again.
+        return col(Application.problems).op("@>")(literal([{"code": code}], JSONB))
     # JSON text as orjson writes it (no spaces); the closing quote keeps "late" from matching "late_revision".
     return cast(Application.problems, Text).like(like_pattern(f'"code":"{code}"'), escape="\\")
 
 
-def _paper_late(dialect: str) -> ColumnElement[bool]:
-    sep = ": " if dialect == "postgresql" else ":"
-    return cast(Application.problems, Text).like(like_pattern(f'"detail"{sep}"{PAPER_LATE_PREFIX}'), escape="\\")
-
-
-def where_clauses(f: AppFilter, dialect: str) -> list[ColumnElement[bool]]:
+def where_clauses(f: AppFilter, dialect: str, paper_ids: set[int] | None = None) -> list[ColumnElement[bool]]:
+    """SQL conditions of the filter; `paper_ids`: the applications whose paper status is f.paper."""
     conds: list[ColumnElement[bool]] = [col(Application.status) != MERGED]
     if f.status:
         conds.append(col(Application.status) == f.status)
@@ -111,18 +112,8 @@ def where_clauses(f: AppFilter, dialect: str) -> list[ColumnElement[bool]]:
         conds.append(col(Application.district) == f.district)
     if f.problem:
         conds.append(has_problem(f.problem, dialect))
-    if f.paper == "missing":
-        conds.append(has_problem("paper_missing", dialect))
-    elif f.paper == "copies_short":
-        conds.append(has_problem("paper_copies_short", dialect))
-    elif f.paper == "late":
-        conds.append(_paper_late(dialect))
-    elif f.paper == "ok":
-        conds += [
-            not_(has_problem("paper_missing", dialect)),
-            not_(has_problem("paper_copies_short", dialect)),
-            not_(_paper_late(dialect)),
-        ]
+    if f.paper:
+        conds.append(col(Application.id).in_(sorted(paper_ids or ())))
     if f.q:
         conds.append(search_condition(f.q, dialect))
     return conds
@@ -174,9 +165,9 @@ class Page:
     waived: dict[int, set[str]]
 
 
-def list_applications(s: Session, f: AppFilter, page_size: int) -> Page:
+def list_applications(s: Session, f: AppFilter, page_size: int, paper_ids: set[int] | None = None) -> Page:
     dialect = s.get_bind().dialect.name
-    conds = where_clauses(f, dialect)
+    conds = where_clauses(f, dialect, paper_ids)
     conn = s.connection()
     total = conn.execute(select(func.count()).select_from(Application).where(*conds)).scalar_one()
     pages = max(1, -(-total // page_size))
@@ -193,9 +184,13 @@ def list_applications(s: Session, f: AppFilter, page_size: int) -> Page:
     return Page(rows, total, page, pages, waived_codes(s, [r.id for r in rows]))
 
 
-def filtered_receipts(s: Session, f: AppFilter) -> list[str]:
+def filtered_receipts(s: Session, f: AppFilter, paper_ids: set[int] | None = None) -> list[str]:
     dialect = s.get_bind().dialect.name
-    q = select(col(Application.receipt_no)).where(*where_clauses(f, dialect)).order_by(col(Application.receipt_no))
+    q = (
+        select(col(Application.receipt_no))
+        .where(*where_clauses(f, dialect, paper_ids))
+        .order_by(col(Application.receipt_no))
+    )
     return list(s.connection().execute(q).scalars())
 
 

@@ -175,7 +175,6 @@ def make_templates(tz: Any) -> jinja2.Environment:
         # Everything is escaped, whatever the file name: applicants write the subjects, file names,
         # form fields and bodies shown here.
         autoescape=True,
-        undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )

@@ -32,6 +32,14 @@ def _filter(
     return queries.AppFilter(status, form_type, district, problem, paper, q, sort, desc, page).clean()
 
 
+def _paper_ids(request: Request, s: Session, f: queries.AppFilter) -> set[int] | None:
+    """Applications whose paper status is the one filtered on (from the cached reconciliation report)."""
+    if not f.paper:
+        return None
+    rep = recon.report(state(request), s)
+    return {a.app.id for a in rep.apps if a.paper_status == f.paper}
+
+
 @router.get("/applications")
 def applications(
     request: Request, f: Annotated[queries.AppFilter, Depends(_filter)], s: Annotated[Session, Depends(db)]
@@ -39,7 +47,7 @@ def applications(
     from review.checks import PROBLEM_CODES
 
     st = state(request)
-    page = queries.list_applications(s, f, st.config.dashboard.page_size)
+    page = queries.list_applications(s, f, st.config.dashboard.page_size, _paper_ids(request, s, f))
     return render(
         request,
         "applications.html",
@@ -73,7 +81,7 @@ def export(
     cfg = state(request).config
     filters: dict[str, Any] = {}
     if f.active:
-        filters["receipts"] = queries.filtered_receipts(s, f)
+        filters["receipts"] = queries.filtered_receipts(s, f, _paper_ids(request, s, f))
     stamp = f"申报汇总-{'筛选' if f.active else '全部'}"
     if fmt == "xlsx":
         buf = io.BytesIO()
