@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from review import exports
 from review.model import ITEMS
 from store.acks_models import AckOutbox
-from store.models import AuditEvent, DocumentRow, Message
+from store.models import Application, AuditEvent, Decision, DocumentRow, Message
 
 # Problems that concern one field, beyond those whose detail names the key "（key）".
 FIELD_OF_CODE = {
@@ -154,10 +154,61 @@ def audit_for(s: Session, targets: list[str]) -> list[AuditEvent]:
     )
 
 
+_APP = tuple(col(c) for c in (
+    Application.id, Application.receipt_no, Application.form_type, Application.status, Application.org_name,
+    Application.credit_code, Application.project_name, Application.district, Application.sender,
+    Application.problems, Application.fields, Application.record, Application.first_received_at,
+    Application.last_received_at, Application.merged_into,
+))  # fmt: skip
+_DOC = tuple(col(c) for c in (
+    DocumentRow.id, DocumentRow.application_pk, DocumentRow.message_pk, DocumentRow.filename,
+    DocumentRow.member_path, DocumentRow.kind, DocumentRow.format, DocumentRow.sha256, DocumentRow.size,
+    DocumentRow.received_at,
+))  # fmt: skip
+_MSG = tuple(col(c) for c in (Message.id, Message.message_id, Message.from_addr, Message.subject))
+
+
+def snapshot(s: Session, receipt: str) -> exports.Snapshot | None:
+    """What review.exports.application_json needs for one application, read directly: exports.load would
+    also run the export's paper section (a whole reconciliation) for this one page."""
+    from sqlalchemy import select as sa_select
+
+    conn = s.connection()
+    app = conn.execute(sa_select(*_APP).where(col(Application.receipt_no) == receipt.strip())).first()
+    if app is None:
+        return None
+    snap = exports.Snapshot(apps=[app])
+    docs = list(
+        conn.execute(
+            sa_select(*_DOC)
+            .where(col(DocumentRow.application_pk) == app.id)
+            .order_by(col(DocumentRow.received_at).nulls_last(), col(DocumentRow.id))
+        ).all()
+    )
+    snap.docs = {app.id: docs}
+    mids = sorted({d.message_pk for d in docs})
+    if mids:
+        snap.messages = {m.id: m for m in conn.execute(sa_select(*_MSG).where(col(Message.id).in_(mids)))}
+    snap.decisions = {
+        app.id: list(
+            s.exec(
+                select(Decision)
+                .where(Decision.application_pk == app.id)
+                .order_by(col(Decision.created_at), col(Decision.id))
+            )
+        )
+    }
+    if app.merged_into:
+        target = s.get(Application, app.merged_into)
+        if target is not None:
+            snap.merged_receipts = {app.merged_into: target.receipt_no}
+    return snap
+
+
 def load(s: Session, cfg: Any, receipt: str) -> dict[str, Any] | None:
     """The page's data, or None when there is no such application."""
-    snap = exports.load(s, receipts=[receipt], include_merged=True)
-    if not snap.apps:
+    snap = snapshot(s, receipt)
+    if snap is None:
         return None
     a = snap.apps[0]
     item = exports.application_json(snap, a, cfg.call.tz)

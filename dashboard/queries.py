@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -86,7 +87,7 @@ def like_pattern(needle: str) -> str:
 
 def _contains(column: Any, pattern: str, dialect: str) -> ColumnElement[bool]:
     # SQLite's LIKE folds ASCII case by itself; PostgreSQL needs ILIKE. Chinese has no case.
-    expr: ColumnElement[Any] = column if isinstance(column, ColumnElement) else col(column)
+    expr: Any = column if isinstance(column, ColumnElement) else col(column)
     if dialect == "postgresql":
         return expr.ilike(pattern, escape="\\")
     return expr.like(pattern, escape="\\")
@@ -101,8 +102,24 @@ def has_problem(code: str, dialect: str) -> ColumnElement[bool]:
     return cast(Application.problems, Text).like(like_pattern(f'"code":"{code}"'), escape="\\")
 
 
-def where_clauses(f: AppFilter, dialect: str, paper_ids: set[int] | None = None) -> list[ColumnElement[bool]]:
-    """SQL conditions of the filter; `paper_ids`: the applications whose paper status is f.paper."""
+def id_in(ids: set[int], dialect: str) -> ColumnElement[bool]:
+    """application.id among `ids`, as one bound value (a JSON array / a PostgreSQL array) rather than
+    thousands of parameters, which cost more to bind and plan than the query itself."""
+    from sqlalchemy import Integer, any_, bindparam, text
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    values = sorted(ids)
+    if dialect == "postgresql":
+        return col(Application.id) == any_(bindparam("app_ids", values, type_=ARRAY(Integer)))
+    rows = text("SELECT value FROM json_each(:app_ids)").bindparams(app_ids=json.dumps(values))
+    return col(Application.id).in_(rows.columns(value=Integer))
+
+
+def where_clauses(
+    f: AppFilter, dialect: str, paper_ids: set[int] | None = None, text_ids: set[int] | None = None
+) -> list[ColumnElement[bool]]:
+    """SQL conditions of the filter; `paper_ids`: the applications whose paper status is f.paper;
+    `text_ids`: those the search text found (search_ids)."""
     conds: list[ColumnElement[bool]] = [col(Application.status) != MERGED]
     if f.status:
         conds.append(col(Application.status) == f.status)
@@ -113,30 +130,38 @@ def where_clauses(f: AppFilter, dialect: str, paper_ids: set[int] | None = None)
     if f.problem:
         conds.append(has_problem(f.problem, dialect))
     if f.paper:
-        conds.append(col(Application.id).in_(sorted(paper_ids or ())))
+        conds.append(id_in(paper_ids or set(), dialect))
     if f.q:
-        conds.append(search_condition(f.q, dialect))
+        conds.append(id_in(text_ids or set(), dialect))
     return conds
 
 
-def search_condition(needle: str, dialect: str) -> ColumnElement[bool]:
-    """The needle in the receipt, org, project, credit code, sender, any form field (contacts, phones,
-    joint applicants, narrative sections) or the extracted text or name of any of its documents."""
+def search_ids(s: Session, needle: str) -> set[int]:
+    """Applications with the needle in the receipt, org, project, credit code, sender, any form field
+    (contacts, phones, joint applicants, narrative sections), or the extracted text or name of any of
+    their documents. One scan of the document text, however many pages are then shown."""
+    dialect = s.get_bind().dialect.name
     p = like_pattern(needle)
-    doc_hit = (
+    conn = s.connection()
+    in_apps = select(col(Application.id)).where(
+        col(Application.status) != MERGED,
+        or_(
+            _contains(Application.receipt_no, p, dialect),
+            _contains(Application.org_name, p, dialect),
+            _contains(Application.project_name, p, dialect),
+            _contains(Application.credit_code, p, dialect),
+            _contains(Application.sender, p, dialect),
+            _contains(cast(Application.fields, Text), p, dialect),
+        ),
+    )
+    in_docs = (
         select(col(DocumentRow.application_pk))
         .where(col(DocumentRow.application_pk).is_not(None))
         .where(or_(_contains(DocumentRow.text, p, dialect), _contains(DocumentRow.filename, p, dialect)))
+        .distinct()
     )
-    return or_(
-        _contains(Application.receipt_no, p, dialect),
-        _contains(Application.org_name, p, dialect),
-        _contains(Application.project_name, p, dialect),
-        _contains(Application.credit_code, p, dialect),
-        _contains(Application.sender, p, dialect),
-        _contains(cast(Application.fields, Text), p, dialect),
-        col(Application.id).in_(doc_hit),
-    )
+    found = {i for i in conn.execute(in_apps).scalars() if i is not None}
+    return found | {i for i in conn.execute(in_docs).scalars() if i is not None}
 
 
 LIST_COLUMNS = tuple(
@@ -165,9 +190,11 @@ class Page:
     waived: dict[int, set[str]]
 
 
-def list_applications(s: Session, f: AppFilter, page_size: int, paper_ids: set[int] | None = None) -> Page:
+def list_applications(
+    s: Session, f: AppFilter, page_size: int, paper_ids: set[int] | None = None, text_ids: set[int] | None = None
+) -> Page:
     dialect = s.get_bind().dialect.name
-    conds = where_clauses(f, dialect, paper_ids)
+    conds = where_clauses(f, dialect, paper_ids, text_ids)
     conn = s.connection()
     total = conn.execute(select(func.count()).select_from(Application).where(*conds)).scalar_one()
     pages = max(1, -(-total // page_size))
@@ -184,11 +211,13 @@ def list_applications(s: Session, f: AppFilter, page_size: int, paper_ids: set[i
     return Page(rows, total, page, pages, waived_codes(s, [r.id for r in rows]))
 
 
-def filtered_receipts(s: Session, f: AppFilter, paper_ids: set[int] | None = None) -> list[str]:
+def filtered_receipts(
+    s: Session, f: AppFilter, paper_ids: set[int] | None = None, text_ids: set[int] | None = None
+) -> list[str]:
     dialect = s.get_bind().dialect.name
     q = (
         select(col(Application.receipt_no))
-        .where(*where_clauses(f, dialect, paper_ids))
+        .where(*where_clauses(f, dialect, paper_ids, text_ids))
         .order_by(col(Application.receipt_no))
     )
     return list(s.connection().execute(q).scalars())
@@ -266,15 +295,13 @@ def overview(s: Session) -> Overview:
     decisions: dict[int, list[Decision]] = {}
     for d in s.exec(orm_select(Decision)):
         decisions.setdefault(d.application_pk, []).append(d)
-    apps_with: Counter[str] = Counter()
+    apps_with = problem_counts(s)
     waived_with: Counter[str] = Counter()
-    for app_id, problems in conn.execute(select(col(Application.id), col(Application.problems)).where(live)):
-        codes = {str(p.get("code")) for p in problems or ()}
-        w = set(waivers(decisions.get(app_id, ()))) if app_id in decisions else set()
-        for c in codes:
-            apps_with[c] += 1
-            if c in w:
-                waived_with[c] += 1
+    merged = set(conn.execute(select(col(Application.id)).where(col(Application.status) == MERGED)).scalars())
+    for app_id, ds in decisions.items():
+        if app_id not in merged:
+            # A waiver exists only for a problem the application has (review.decisions checks).
+            waived_with.update(waivers(ds).keys())
     problems_out = sorted(((c, n, waived_with[c]) for c, n in apps_with.items()), key=lambda t: (-t[1], t[0]))
 
     arrivals: list[datetime] = [
@@ -326,6 +353,23 @@ def overview(s: Session) -> Overview:
         checkpoints=checkpoints,
         unassigned=unassigned,
     )
+
+
+def problem_counts(s: Session) -> Counter[str]:
+    """Live applications per problem code, counted by the database (JSON functions), not in Python."""
+    from sqlalchemy import text
+
+    if s.get_bind().dialect.name == "postgresql":
+        sql = (
+            "SELECT p->>'code', count(DISTINCT a.id) FROM application a "
+            "CROSS JOIN LATERAL jsonb_array_elements(a.problems) p WHERE a.status != 'merged' GROUP BY 1"
+        )
+    else:
+        sql = (
+            "SELECT json_extract(p.value, '$.code'), count(DISTINCT a.id) FROM application a, "
+            "json_each(a.problems) p WHERE a.status != 'merged' GROUP BY 1"
+        )
+    return Counter({str(code): int(n) for code, n in s.connection().execute(text(sql)) if code})
 
 
 def unassigned_condition() -> ColumnElement[bool]:

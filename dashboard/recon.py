@@ -24,6 +24,14 @@ def fingerprint(s: Session) -> tuple[Any, ...]:
     return (tuple(paper), overrides, tuple(apps), tuple(summaries))
 
 
+def fingerprint_documents(s: Session) -> tuple[Any, ...]:
+    """Changes when a document arrives or moves (a regroup updates the applications it touches)."""
+    conn = s.connection()
+    docs = conn.execute(select(func.count(), func.max(DocumentRow.id))).one()
+    apps = conn.execute(select(func.count(), func.max(Application.updated_at))).one()
+    return (tuple(docs), tuple(apps))
+
+
 def report(st: DashState, s: Session) -> Any:
     """review.reconcile's Report of what the store holds now (cached per fingerprint)."""
     from review import reconcile

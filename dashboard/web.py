@@ -66,7 +66,7 @@ class DashState:
     daemon: Any
     sessions: Sessions
     templates: jinja2.Environment
-    cache: dict[str, Any] = field(default_factory=dict)
+    cache: dict[Any, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

@@ -40,6 +40,27 @@ def _paper_ids(request: Request, s: Session, f: queries.AppFilter) -> set[int] |
     return {a.app.id for a in rep.apps if a.paper_status == f.paper}
 
 
+def _text_ids(request: Request, s: Session, f: queries.AppFilter) -> set[int] | None:
+    """Applications the search text finds; kept for the next pages, sorts and the export of the same
+    search until a document or an application changes."""
+    if not f.q:
+        return None
+    st = state(request)
+    fp = recon.fingerprint_documents(s)
+    key = ("search", f.q)
+    with st.lock:
+        hit = st.cache.get(key)
+        if hit is not None and hit[0] == fp:
+            return set(hit[1])
+    ids = queries.search_ids(s, f.q)
+    with st.lock:
+        # A handful of recent searches only: each holds a set of ids.
+        for old in [k for k in st.cache if isinstance(k, tuple) and k[0] == "search"][:-20]:
+            del st.cache[old]
+        st.cache[key] = (fp, frozenset(ids))
+    return ids
+
+
 @router.get("/applications")
 def applications(
     request: Request, f: Annotated[queries.AppFilter, Depends(_filter)], s: Annotated[Session, Depends(db)]
@@ -47,7 +68,9 @@ def applications(
     from review.checks import PROBLEM_CODES
 
     st = state(request)
-    page = queries.list_applications(s, f, st.config.dashboard.page_size, _paper_ids(request, s, f))
+    page = queries.list_applications(
+        s, f, st.config.dashboard.page_size, _paper_ids(request, s, f), _text_ids(request, s, f)
+    )
     return render(
         request,
         "applications.html",
@@ -81,7 +104,7 @@ def export(
     cfg = state(request).config
     filters: dict[str, Any] = {}
     if f.active:
-        filters["receipts"] = queries.filtered_receipts(s, f, _paper_ids(request, s, f))
+        filters["receipts"] = queries.filtered_receipts(s, f, _paper_ids(request, s, f), _text_ids(request, s, f))
     stamp = f"申报汇总-{'筛选' if f.active else '全部'}"
     if fmt == "xlsx":
         buf = io.BytesIO()

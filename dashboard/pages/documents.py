@@ -53,7 +53,17 @@ def document(request: Request, doc_id: int, s: Annotated[Session, Depends(db)]) 
     d = _doc(s, doc_id)
     msg = s.get(Message, d.message_pk)
     app = s.get(Application, d.application_pk) if d.application_pk else None
-    members = list(s.exec(select(DocumentRow).where(DocumentRow.parent_pk == d.id).order_by(col(DocumentRow.seq))))
+    members = (
+        list(
+            s.exec(
+                select(DocumentRow)
+                .where(DocumentRow.message_pk == d.message_pk, DocumentRow.parent_pk == d.id)
+                .order_by(col(DocumentRow.seq))
+            )
+        )
+        if d.format == "archive"
+        else []
+    )
     candidates = _candidates(s, d) if d.application_pk is None else []
     return render(
         request,
