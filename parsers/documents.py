@@ -380,8 +380,10 @@ def _ocr_scan(doc: ParsedDocument, pdf: Any, pt: Any, opts: ParseOptions, images
             p, found = ocr.read_label_rows(img, index=i, budget_s=opts.ocr_page_budget_s)
             table.update(found)
         else:
+            # The title is the page's first line: recognise two lines at a time (the wide lines of the
+            # 承诺书's text below it cost most) and stop as soon as it shows.
             p = ocr.ocr_image(
-                img, index=i, top_fraction=0.4, stop=ocr.commitment_title, budget_s=opts.ocr_page_budget_s
+                img, index=i, top_fraction=0.4, stop=ocr.commitment_title, budget_s=opts.ocr_page_budget_s, batch=2
             )
             if ocr.commitment_title(p.boxes):
                 doc.has_commitment_page = True
@@ -411,7 +413,7 @@ def _ocr_appended_scans(
         if img is None:
             continue
         images[i] = img
-        p = ocr.ocr_image(img, index=i, top_fraction=0.4, stop=ocr.commitment_title, budget_s=1.5)
+        p = ocr.ocr_image(img, index=i, top_fraction=0.4, stop=ocr.commitment_title, budget_s=1.5, batch=2)
         doc.ocr_used = True
         if ocr.commitment_title(p.boxes):
             doc.has_commitment_page = True

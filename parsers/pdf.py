@@ -880,13 +880,17 @@ def _inside(inner: _GridTable, outer: _GridTable) -> bool:
 
 def _assign_chars(chars: list[Char], tables: list[_GridTable]) -> list[Char]:
     """Put each glyph into the innermost table cell holding it; return the glyphs outside every table."""
-    cells = sorted(
-        (c for t in tables for c in t.cells), key=lambda c: (c.x1 - c.x0) * (c.bottom - c.top)
-    )
+    cells = sorted((c for t in tables for c in t.cells), key=lambda c: (c.x1 - c.x0) * (c.bottom - c.top))
+    # Cells by 20 pt band of the page, smallest first, so a glyph is checked against a handful of cells.
+    bands: dict[int, list[_Cell]] = {}
+    for c in cells:
+        for b in range(int(c.top // 20), int(c.bottom // 20) + 1):
+            bands.setdefault(b, []).append(c)
     home: dict[int, _Cell | None] = {}
     for ch in chars:
+        cx, cy = ch.cx, ch.cy
         home[id(ch)] = next(
-            (c for c in cells if c.x0 <= ch.cx <= c.x1 and c.top <= ch.cy <= c.bottom), None
+            (c for c in bands.get(int(cy // 20), ()) if c.x0 <= cx <= c.x1 and c.top <= cy <= c.bottom), None
         )
     if cells:
         _keep_overflow_in_cell(chars, home)
