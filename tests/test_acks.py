@@ -1,5 +1,4 @@
-"""Acknowledgements: who gets one and who never does, the per-sender limit, what it says, retries, failures,
-exactly-once under replays and concurrent senders (real SMTP server; SQLite and PostgreSQL)."""
+"""Acknowledgements: who gets one, the per-sender limit, what it says, retries, exactly once (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Acknowledgements end to end: the daemon polls Dovecot, parses, groups and checks, and sends exactly one
-correct ack per submission over SMTPS with AUTH; killed at every step of sending, it still sends exactly one
-(real Dovecot, aiosmtpd, SQLite and PostgreSQL, the `intake` command in child processes)."""
+"""Acknowledgements end to end: daemon, Dovecot, SMTPS; one correct ack per submission, also when killed mid-send."""
 
 from __future__ import annotations
 

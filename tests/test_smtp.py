@@ -1,5 +1,4 @@
-"""intake.smtp against a real aiosmtpd server: SMTPS / STARTTLS with AUTH like smtp.126.com, and every way
-sending can fail (refusals, hangs, wrong 授权码, untrusted certificates)."""
+"""intake.smtp against a real aiosmtpd server: SMTPS / STARTTLS with AUTH like smtp.126.com, and every failure."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Acknowledgement emails (SPEC 8): decide, compose, queue in the outbox, send exactly once, never loop.
-
-`intake.acks.decide` says who gets one, `intake.acks.render` what it says, `intake.acks.outbox` how it is
-queued and sent (its docstring has the exactly-once argument). The pipeline stage is `enqueue_ack`
-(intake/stages/acks.py); the daemon's sending job is `ack_job`, registered by intake/commands/acks.py.
-"""
+"""Acknowledgement emails (SPEC 8): decide, compose, queue in the outbox, send exactly once, never loop."""
 
 from __future__ import annotations
 
@@ -11,6 +6,10 @@ from intake.acks.decide import Decision, decide
 from intake.acks.outbox import AckSender, SendReport, enqueue, mark_sent, preview, retry
 from intake.daemon import Job
 from intake.pipeline import Services
+
+# `intake.acks.decide` says who gets one, `intake.acks.render` what it says, `intake.acks.outbox` how it is
+# queued and sent (its header comment has the exactly-once argument). The pipeline stage is `enqueue_ack`
+# (intake/stages/acks.py); the daemon's sending job is `ack_job`, registered by intake/commands/acks.py.
 
 
 def ack_job(services: Services) -> Job | None:

@@ -1,23 +1,4 @@
-"""The outbox: one row per received message, queued with the message's results, sent at most once.
-
-Exactly once, and where it cannot be: a row is inserted by the pipeline stage in the same transaction as
-the application data (it is never visible before them), unique per message (reprocessing or a replay finds
-it and never adds a second). A sender claims a pending row with one conditional UPDATE (on PostgreSQL over
-a `FOR UPDATE SKIP LOCKED` subquery), so of two daemons exactly one gets it, and marks it `sending`. Just
-before the DATA command it commits `data_started_at` (durably). Then:
-
-* the server answers 250 -> `sent`; a 4xx/5xx answer -> back to `pending` with backoff, or `failed`;
-* the process dies, or the connection breaks while waiting for the answer to the message: the row stays
-  `sending`. When its lease has expired (or its owner is a dead process of this host), recovery looks at
-  it: without `data_started_at` nothing was handed over and it is queued again; with it, the server may
-  have the message. SMTP has no way to ask, so we do not guess: if `[ack] sent_check_folder` names the
-  folder where the server files what it sends, the ack's own Message-ID is looked for there (found ->
-  `sent`, absent after a grace period -> queued again); otherwise the row becomes `unknown` and staff
-  decide (`intake acks retry ID` resends it with the same Message-ID, `intake acks mark-sent ID`).
-
-The trade-off: in the window between handing the message over and recording the answer, we prefer an
-ack that staff must look at over a duplicate in an applicant's inbox. The window is one SMTP round trip.
-"""
+"""The outbox: one row per received message, queued with its results, sent exactly once where SMTP allows."""
 
 from __future__ import annotations
 
@@ -50,6 +31,24 @@ from intake.smtp import (
 )
 from store.acks_models import AckOutbox
 from store.models import Application, DocumentRow, Message
+
+# Exactly once, and where it cannot be: a row is inserted by the pipeline stage in the same transaction as
+# the application data (it is never visible before them), unique per message (reprocessing or a replay finds
+# it and never adds a second). A sender claims a pending row with one conditional UPDATE (on PostgreSQL over
+# a `FOR UPDATE SKIP LOCKED` subquery), so of two daemons exactly one gets it, and marks it `sending`. Just
+# before the DATA command it commits `data_started_at` (durably). Then:
+#
+# * the server answers 250 -> `sent`; a 4xx/5xx answer -> back to `pending` with backoff, or `failed`;
+# * the process dies, or the connection breaks while waiting for the answer to the message: the row stays
+#   `sending`. When its lease has expired (or its owner is a dead process of this host), recovery looks at
+#   it: without `data_started_at` nothing was handed over and it is queued again; with it, the server may
+#   have the message. SMTP has no way to ask, so we do not guess: if `[ack] sent_check_folder` names the
+#   folder where the server files what it sends, the ack's own Message-ID is looked for there (found ->
+#   `sent`, absent after a grace period -> queued again); otherwise the row becomes `unknown` and staff
+#   decide (`intake acks retry ID` resends it with the same Message-ID, `intake acks mark-sent ID`).
+#
+# The trade-off: in the window between handing the message over and recording the answer, we prefer an
+# ack that staff must look at over a duplicate in an applicant's inbox. The window is one SMTP round trip.
 
 log = logging.getLogger(__name__)
 
