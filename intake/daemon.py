@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 FIRST_RETRY = 5.0
 
 
+class JobError(Exception):
+    """A job's expected failure (its server is down, a credential is refused): a warning, not a bug."""
+
+
 @dataclass
 class Job:
     """A periodic job besides the poll (acknowledgements, ...): a name, an interval, a callable."""
@@ -248,6 +252,10 @@ class Daemon:
             try:
                 job.fn()
                 self.health.jobs[job.name] = "ok"
+            except JobError as e:
+                # An outage repeats every run: one line each, no traceback to bury the log.
+                log.warning("job %s: %s", job.name, e)
+                self.health.jobs[job.name] = str(e)
             except Exception as e:
                 log.exception("job %s failed", job.name)
                 self.health.jobs[job.name] = f"{type(e).__name__}: {e}"

@@ -270,7 +270,9 @@ class AckSender:
         # A bounded batch per run: a SIGTERM never waits for a long queue to drain.
         report = self.run(limit=JOB_BATCH)
         if report.error:
-            raise RuntimeError(report.error)
+            from intake.daemon import JobError
+
+            raise JobError(report.error)
         return report
 
     def run(
