@@ -915,3 +915,76 @@ def test_session_secret_is_generated_once_with_mode_0600(tmp_path: Path, monkeyp
     monkeypatch.setenv("INTAKE_DASHBOARD_SECRET", "short")
     with pytest.raises(ConfigError, match="too short"):
         session_secret(cfg)
+
+
+def test_intake_run_serves_the_dashboard_beside_the_poller_and_stops_cleanly(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import urllib.request
+
+    from devservices.ports import free_port, wait_port
+    from tests.support import intake_env, start_intake
+
+    port = free_port()
+    config = write_config(tmp_path, sections={"dashboard": {"enabled": True, "port": port}})
+    proc = start_intake("run", config=config, env=intake_env(), log=tmp_path / "run.log")
+    try:
+        wait_port("127.0.0.1", port, timeout=60, alive=lambda: proc.poll() is None)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as r:
+            body = r.read().decode()
+            assert r.status == 200 and "工作人员登录" in body
+            assert "HttpOnly" in r.headers["Set-Cookie"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert rc == 0, (tmp_path / "run.log").read_text(errors="replace")[-2000:]
+
+
+def test_users_command_adds_lists_disables_and_changes_passwords(tmp_path: Path) -> None:
+    import subprocess
+
+    from sqlmodel import Session, select
+
+    from dashboard.security import verify_password
+    from intake.config import load_config
+    from store.engine import make_engine
+    from store.models import AuditEvent
+    from store.users_models import DashboardUser
+    from tests.support import INTAKE, REPO, intake_env, run_intake
+
+    config = write_config(tmp_path)
+
+    def users(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*INTAKE, "users", *args, "--config", str(config)],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=intake_env(),
+            timeout=120,
+        )
+
+    assert users("add", "li.na", "--role", "staff", stdin="first-password\n").returncode == 0
+    dup = users("add", "li.na", stdin="other-password\n")
+    assert dup.returncode == 1 and "exists already" in dup.stderr
+    short = users("add", "zhao", stdin="short\n")
+    assert short.returncode == 2 and "at least 8" in short.stderr
+    bad = users("add", "x", "--role", "root", stdin="long-enough-pw\n")
+    assert bad.returncode == 1 and "unknown role" in bad.stderr
+    assert users("passwd", "li.na", stdin="second-password\n").returncode == 0
+    assert users("disable", "li.na").returncode == 0
+    listed = run_intake("users", "list", config=config).stdout
+    assert "li.na" in listed and "staff" in listed and "disabled" in listed
+    engine = make_engine(load_config(config).db_url)
+    with Session(engine) as s:
+        u = s.exec(select(DashboardUser).where(DashboardUser.name == "li.na")).one()
+        assert u.disabled and u.session_epoch == 2
+        assert verify_password(u.password_hash, "second-password") and u.password_hash.startswith("$argon2id$")
+        actions = [e.action for e in s.exec(select(AuditEvent).where(AuditEvent.target == "user:li.na"))]
+        assert actions == ["user.add", "user.passwd", "user.disable"]
+    engine.dispose()
