@@ -304,7 +304,8 @@ class ReconcileConfig(Section):
     match_threshold: float = Field(default=78.0, ge=0, le=100)
     review_threshold: float = Field(default=65.0, ge=0, le=100)
     margin: float = Field(default=5.0, ge=0, le=100)
-    org_floor: float = Field(default=75.0, ge=0, le=100)
+    # Below 50 nearly every pair would be a candidate: the floor is also what keeps matching fast.
+    org_floor: float = Field(default=75.0, ge=50, le=100)
     project_floor: float = Field(default=70.0, ge=0, le=100)
     org_weight: float = Field(default=0.4, ge=0, le=1)
     direction_penalty: float = Field(default=15.0, ge=0, le=100)

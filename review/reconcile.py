@@ -202,6 +202,23 @@ _TAIL_SIMILAR = 60
 _NO_QUERY, _NO_TARGET = "\x00", "\x01"
 
 
+def _cdist(queries: list[str], targets: list[str], workers: int) -> np.ndarray:
+    """``process.cdist`` of ``fuzz.ratio`` (uint8), computed once per distinct string when names repeat
+    enough to pay for spreading the result back (one company's projects, generic project names)."""
+    q_ids, q_uniq = _distinct(queries)
+    t_ids, t_uniq = _distinct(targets)
+    if len(q_uniq) * len(t_uniq) > 0.5 * len(queries) * len(targets):
+        return process.cdist(queries, targets, scorer=fuzz.ratio, dtype=np.uint8, workers=workers)
+    small = process.cdist(q_uniq, t_uniq, scorer=fuzz.ratio, dtype=np.uint8, workers=workers)
+    return small[q_ids][:, t_ids]
+
+
+def _distinct(strings: list[str]) -> tuple[np.ndarray, list[str]]:
+    index: dict[str, int] = {}
+    ids = np.fromiter((index.setdefault(x, len(index)) for x in strings), dtype=np.intp, count=len(strings))
+    return ids, list(index)
+
+
 @dataclass
 class Match:
     """Where one query (paper entry or 汇总表 row) goes: a target index, or candidates, or nowhere."""
@@ -270,99 +287,102 @@ class Matcher:
                 out[i] = m
         return [m if m is not None else Match("orphan") for m in out]
 
-    def scores(self, qs: Sequence[Keys]) -> np.ndarray:
-        """The score matrix (queries × targets) in hundredths of a point, int16; -1 below a name floor."""
+    def candidates(self, qs: Sequence[Keys]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (query, target) pair that may match, with its score in hundredths of a point:
+        (rows, cols, scores), int arrays of one length.
+
+        One dense matrix only: the whole organisation names, every query against every target
+        (``process.cdist``). A pair must reach ``org_floor`` there, which leaves a handful of targets per
+        query; trade names and projects are then scored for those pairs alone (``process.cpdist``).
+        """
         s = self.settings
-        workers = s.workers
-        full = process.cdist(
-            [q.org or _NO_QUERY for q in qs], self.t_org, scorer=fuzz.ratio, dtype=np.uint8, workers=workers
+        full = _cdist([q.org or _NO_QUERY for q in qs], self.t_org, s.workers)
+        code_rows: list[int] = []
+        for r, q in enumerate(qs):
+            if q.code and q.code in self.by_code:
+                # The credit code names the organisation: only its applications are candidates, at 100.
+                code_rows.append(r)
+                full[r] = 0
+                full[r, self.by_code[q.code]] = 100
+        rows, cols = np.nonzero(full >= s.org_floor)
+        f = full[rows, cols].astype(np.int32)
+        del full
+        r_list, c_list = rows.tolist(), cols.tolist()
+        trade = process.cpdist(
+            [qs[r].trade or _NO_QUERY for r in r_list],
+            [self.t_trade[c] for c in c_list],
+            scorer=fuzz.ratio,
+            dtype=np.int32,
+            workers=s.workers,
         )
-        trade = process.cdist(
-            [q.trade or _NO_QUERY for q in qs], self.t_trade, scorer=fuzz.ratio, dtype=np.uint8, workers=workers
+        proj = process.cpdist(
+            [qs[r].project or _NO_QUERY for r in r_list],
+            [self.t_proj[c] for c in c_list],
+            scorer=fuzz.ratio,
+            dtype=np.int32,
+            workers=s.workers,
         )
-        proj = process.cdist(
-            [q.project or _NO_QUERY for q in qs], self.t_proj, scorer=fuzz.ratio, dtype=np.uint8, workers=workers
-        )
-        code_rows = [(r, q.code) for r, q in enumerate(qs) if q.code and q.code in self.by_code]
-        for r, code in code_rows:
-            # The credit code names the organisation: only its applications are candidates, at 100.
-            row = np.zeros(len(self.targets), dtype=np.uint8)
-            row[self.by_code[str(code)]] = 100
-            full[r] = row
-            trade[r] = row
+        if code_rows:
+            trade[np.isin(rows, code_rows)] = 100
         # Organisation score: the whole name and the trade name count half each, so that two companies
         # sharing only industry words ("…网络科技") score low, and a sister company ("光谷智能科技" for
-        # "光谷数字科技") does not score 100. In hundredths of a point, in place (int16: max 10,000).
-        comb = full.astype(np.int16)
-        comb += trade
-        comb *= np.int16(self.w_org // 2)
-        del trade
-        weighted = proj.astype(np.int16)
-        weighted *= np.int16(self.w_proj)
-        comb += weighted
-        del weighted
+        # "光谷数字科技") does not score 100.
+        score = (f + trade) * (self.w_org // 2) + proj * self.w_proj
         q_type = np.array([FORM_TYPES.index(q.form_type) if q.form_type else -1 for q in qs], dtype=np.int8)
-        if s.direction_penalty and (q_type >= 0).any() and (self.t_type >= 0).any():
-            differ = (q_type[:, None] >= 0) & (self.t_type[None, :] >= 0) & (q_type[:, None] != self.t_type[None, :])
-            np.subtract(comb, np.int16(round(s.direction_penalty * 100)), out=comb, where=differ)
-        # Floors on the whole organisation name (not the averaged score): a stranger sharing the industry
-        # words drops out here.
-        comb[(full < s.org_floor) | (proj < s.project_floor)] = -1
-        self._sister_companies(qs, comb, round(min(s.review_threshold, s.match_threshold) * 100))
-        return comb
+        qt, tt = q_type[rows], self.t_type[cols]
+        score -= ((qt >= 0) & (tt >= 0) & (qt != tt)) * round(s.direction_penalty * 100)
+        keep = (proj >= s.project_floor) & ~self._not_the_same(qs, r_list, c_list)
+        return rows[keep], cols[keep], score[keep]
 
-    def _sister_companies(self, qs: Sequence[Keys], comb: np.ndarray, cutoff: int) -> None:
-        """Rule out candidates with the same trade name as the query but an entirely different rest:
-        光谷智能科技 / 光谷软件 are sister companies, 江汉区大数据中心 / 江汉区城市运行管理中心 two bodies
-        of one district — not typing slips; and public bodies of two districts. Checked on the candidate
-        cells only (few), with the tails compared once per distinct pair."""
-        rows, cols = np.nonzero(comb >= cutoff)
-        if not len(rows):
-            return
-        pairs = [(qs[r].trade, self.targets[c].trade) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
-        # Two public bodies of different districts (江汉区… / 江岸区…: one character apart, not a slip).
+    def _not_the_same(self, qs: Sequence[Keys], rows: list[int], cols: list[int]) -> np.ndarray:
+        """Pairs that look alike but are two organisations: the same trade name with an entirely different
+        rest (光谷智能科技 / 光谷软件: sister companies; 江汉区大数据中心 / 江汉区城市运行管理中心: two
+        bodies of one district), and public bodies of two districts (江汉区… / 江岸区…: one character
+        apart, not a slip). Tails are compared once per distinct pair of tails."""
+        out = np.zeros(len(rows), dtype=bool)
+        if not rows:
+            return out
+        pairs = [(qs[r], self.targets[c]) for r, c in zip(rows, cols, strict=True)]
         other_district = np.fromiter(
-            (a != b and a.endswith("区") and b.endswith("区") for a, b in pairs), dtype=bool, count=len(pairs)
+            (a.trade != b.trade and a.trade.endswith("区") and b.trade.endswith("区") for a, b in pairs),
+            dtype=bool,
+            count=len(pairs),
         )
-        comb[rows[other_district], cols[other_district]] = -1
-        same_trade = np.fromiter((a == b for a, b in pairs), dtype=bool, count=len(pairs))
-        rows, cols = rows[same_trade], cols[same_trade]
-        if not len(rows):
-            return
-        tails = sorted({qs[r].tail for r in set(rows.tolist())} | {self.targets[c].tail for c in set(cols.tolist())})
-        tail_id = {t: i for i, t in enumerate(tails)}
-        sim = process.cdist(tails, tails, scorer=fuzz.ratio, dtype=np.uint8)
-        qi = np.array([tail_id[qs[r].tail] for r in rows.tolist()])
-        ti = np.array([tail_id[self.targets[c].tail] for c in cols.tolist()])
-        empty = tail_id.get("", -1)
-        different = (qi != empty) & (ti != empty) & (sim[qi, ti] < _TAIL_SIMILAR)
-        comb[rows[different], cols[different]] = -1
+        same_trade = [i for i, (a, b) in enumerate(pairs) if a.trade == b.trade and a.tail and b.tail]
+        if same_trade:
+            tails = sorted({pairs[i][0].tail for i in same_trade} | {pairs[i][1].tail for i in same_trade})
+            tail_id = {t: i for i, t in enumerate(tails)}
+            sim = process.cdist(tails, tails, scorer=fuzz.ratio, dtype=np.uint8)
+            qi = np.array([tail_id[pairs[i][0].tail] for i in same_trade])
+            ti = np.array([tail_id[pairs[i][1].tail] for i in same_trade])
+            out[np.array(same_trade)[sim[qi, ti] < _TAIL_SIMILAR]] = True
+        return out | other_district
 
     def _fuzzy(self, qs: list[Keys]) -> list[Match]:
         s = self.settings
-        comb = self.scores(qs)
+        rows, cols, score = self.candidates(qs)
         code_rows = {r for r, q in enumerate(qs) if q.code and q.code in self.by_code}
-        rows = np.arange(len(qs))
-        best = comb.argmax(axis=1)
-        s1 = comb[rows, best].astype(np.int32)
-        comb[rows, best] = np.iinfo(np.int16).min
-        s2 = comb.max(axis=1).astype(np.int32) if comb.shape[1] > 1 else np.full(len(qs), -(2**15), np.int32)
-        comb[rows, best] = s1
+        # Candidates grouped by query, best first (ties: the older application, i.e. the lower index).
+        order = np.lexsort((cols, -score, rows))
+        rows, cols, score = rows[order], cols[order], score[order]
+        starts = np.searchsorted(rows, np.arange(len(qs) + 1))
         match_c, review_c, margin_c = (round(x * 100) for x in (s.match_threshold, s.review_threshold, s.margin))
-        matched = (s1 >= match_c) & (s1 - s2 >= margin_c)
-        ambiguous = ~matched & (s1 >= review_c)
         out: list[Match] = []
         for r in range(len(qs)):
+            lo, hi = int(starts[r]), int(starts[r + 1])
             how = "credit_code" if r in code_rows else "fuzzy"
-            if matched[r]:
-                out.append(Match("matched", int(best[r]), s1[r] / 100, how))
-            elif ambiguous[r]:
-                cand = np.nonzero(comb[r] >= review_c)[0]
-                order = cand[np.argsort(-comb[r, cand], kind="stable")][:5]
-                out.append(Match("ambiguous", None, s1[r] / 100, how, [(int(j), comb[r, j] / 100) for j in order]))
+            if lo == hi:
+                out.append(Match("orphan", None, 0.0, how))
+                continue
+            s1 = int(score[lo])
+            s2 = int(score[lo + 1]) if hi - lo > 1 else -(2**31)
+            if s1 >= match_c and s1 - s2 >= margin_c:
+                out.append(Match("matched", int(cols[lo]), s1 / 100, how))
+            elif s1 >= review_c:
+                cand = [(int(cols[i]), int(score[i]) / 100) for i in range(lo, hi) if score[i] >= review_c][:5]
+                out.append(Match("ambiguous", None, s1 / 100, how, cand))
             else:
-                near = [(int(best[r]), s1[r] / 100)] if s1[r] > 0 else []
-                out.append(Match("orphan", None, 0.0, how, near))
+                out.append(Match("orphan", None, 0.0, how, [(int(cols[lo]), s1 / 100)]))
         return out
 
 
