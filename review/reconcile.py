@@ -5,14 +5,17 @@ Matching, for each paper entry (申报书) and each 汇总表 row, finds the app
 1. by credit code when the entry has one and an application carries it (the project name then picks
    among that organisation's applications);
 2. else by the exact normalised (organisation, project) keys of review.names — most entries;
-3. else fuzzily: rapidfuzz ``process.cdist`` of ``fuzz.ratio`` on the organisation keys, on their trade
-   names (字号) and on the project keys (vectorised: three matrices), combined as
-   ``org_weight·org + (1-org_weight)·project`` (org: the mean of whole name and trade name) minus a
-   penalty when the 方向 differs; the whole organisation name must reach ``org_floor`` and the project
-   ``project_floor``. The best candidate is a match when
-   it reaches ``match_threshold`` and beats the next one by ``margin``; a candidate at or above
-   ``review_threshold`` otherwise makes the entry *ambiguous* (staff choose); below that it is an orphan.
+3. else fuzzily, vectorised: rapidfuzz ``process.cdist`` of ``fuzz.ratio`` of every entry's organisation
+   key against every application's (the one dense matrix); the pairs reaching ``org_floor`` are the
+   candidates, and for those alone ``process.cpdist`` scores the trade names (字号) and the project keys.
+   Score: ``org_weight·org + (1-org_weight)·project`` (org: the mean of whole name and trade name) minus
+   ``direction_penalty`` when the 方向 differs; the project must reach ``project_floor``; sister
+   companies (same trade name, other industry) and other districts' public bodies are no candidates.
+   The best candidate is a match when it reaches ``match_threshold`` and beats the next one by
+   ``margin``; a candidate at or above ``review_threshold`` otherwise makes the entry *ambiguous* (staff
+   choose); below that it is an orphan.
 
+The defaults were tuned on tests/papergen logs (bench/bench_reconcile.py: precision and recall ~0.998).
 Staff decisions (ReconcileOverride, newest per subject wins) are applied before any of that, so they
 survive re-runs. Everything is recomputed from the tables on each call: nothing here caches results.
 """
