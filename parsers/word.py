@@ -9,6 +9,7 @@ import signal
 import subprocess
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path, PurePosixPath
@@ -324,7 +325,9 @@ def _read_part(zf: zipfile.ZipFile, name: str) -> bytes:
     try:
         with zf.open(info) as fh:
             data = fh.read(MAX_PART_BYTES + 1)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, zlib.error) as e:
+        raise WordError(f"damaged .docx: cannot unpack {name} ({e})") from e
+    except NotImplementedError as e:  # a compression method zipfile does not implement
         raise WordError(f"damaged .docx: cannot unpack {name} ({e})") from e
     except RuntimeError as e:  # zipfile raises RuntimeError for encrypted members
         raise WordError(f"encrypted .docx package member {name}: {e}") from e
