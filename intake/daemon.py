@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from intake.mailbox import Mailbox, MailboxAuthError, MailboxError
-from intake.pipeline import Services, Stage
+from intake.pipeline import Services, Stage, TransientError
 from intake.poller import Poller
+from store.archive import ArchiveError
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +163,10 @@ class Daemon:
             self._failed(str(e), auth=True)
         except MailboxError as e:
             self._failed(str(e))
-        except Exception as e:
+        except (ArchiveError, TransientError, OperationalError, DBAPIError) as e:
+            # The disk or the database is out for a while: expected in a season, retried with backoff.
+            self._failed(f"{type(e).__name__}: {e}".splitlines()[0])
+        except Exception as e:  # the daemon must outlive a bug: logged with its traceback, then retried
             log.exception("cycle failed")
             self._failed(f"{type(e).__name__}: {e}")
 
