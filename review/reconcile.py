@@ -25,11 +25,11 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -555,6 +555,8 @@ class Report:
 
 # -- reconciliation (pure) -------------------------------------------------------------------------------
 
+_Subject = TypeVar("_Subject", EntryRec, RowRec)
+
 
 def summary_rows(docs: Iterable[SummaryDoc], districts: Sequence[str]) -> tuple[list[RowRec], dict[str, Any]]:
     """The rows of the 汇总表 in force: per district the newest one replaces older versions (更正).
@@ -608,8 +610,20 @@ def _doc_district(d: SummaryDoc, districts: Sequence[str]) -> str | None:
     return canonical_district(d.recommender, districts) or canonical_district(d.filename, districts)
 
 
-def reconcile(inputs: Inputs, settings: Settings, cutoff: datetime, now: datetime | None = None) -> Report:
-    """Match everything and derive, per application, its paper and summary status and problems."""
+def reconcile(
+    inputs: Inputs,
+    settings: Settings,
+    cutoff: datetime,
+    now: datetime | None = None,
+    *,
+    focus: Collection[int] | None = None,
+) -> Report:
+    """Match everything and derive, per application, its paper and summary status and problems.
+
+    `focus`: the ids of the applications the caller needs (a recheck of a few): only the entries and
+    汇总表 rows that could concern them are matched — against every application, so each outcome is the
+    one a full run gives — and the report holds those applications only.
+    """
     now = now or utcnow()
     apps = inputs.apps
     by_receipt = {a.receipt_no: a for a in apps}
@@ -653,33 +667,45 @@ def reconcile(inputs: Inputs, settings: Settings, cutoff: datetime, now: datetim
 
     # Paper: only 申报书 entries belong to an application; 推荐意见 and 汇总表 belong to a district.
     forms = [e for e in inputs.entries if e.item == "form"]
+    rows, meta = summary_rows(inputs.summaries, settings.districts)
+    if focus is not None:
+        near = Matcher([a.keys for a in apps if a.id in focus], settings)
+        forms = _concerning(near, forms, inputs.overrides)
+        rows = _concerning(near, rows, inputs.overrides)
     entry_links = dict(
         zip((e.id for e in forms), links([e.subject for e in forms], [e.keys for e in forms]), strict=True)
     )
     entries = [
-        EntryResult(e, entry_links.get(e.id) or Link("district"), late=e.received_at >= cutoff) for e in inputs.entries
+        EntryResult(e, entry_links[e.id] if e.item == "form" else Link("district"), late=e.received_at >= cutoff)
+        for e in inputs.entries
+        if e.item != "form" or e.id in entry_links
     ]
 
-    rows, meta = summary_rows(inputs.summaries, settings.districts)
     row_results = [
         RowResult(r, lk) for r, lk in zip(rows, links([r.subject for r in rows], [r.keys for r in rows]), strict=True)
     ]
 
-    results = {a.id: AppResult(a, canonical_district(a.district, settings.districts)) for a in apps}
+    results = {
+        a.id: AppResult(a, canonical_district(a.district, settings.districts))
+        for a in apps
+        if focus is None or a.id in focus
+    }
     for er in entries:
         lk = er.link
-        if lk.status == "matched" and lk.app is not None:
+        if lk.status == "matched" and lk.app is not None and lk.app.id in results:
             results[lk.app.id].entries.append(er)
         elif lk.status == "ambiguous":
             for a, sc in lk.candidates:
-                results[a.id].paper_candidates.append((er, sc))
+                if a.id in results:
+                    results[a.id].paper_candidates.append((er, sc))
     for rr in row_results:
         lk = rr.link
-        if lk.status == "matched" and lk.app is not None:
+        if lk.status == "matched" and lk.app is not None and lk.app.id in results:
             results[lk.app.id].summary_rows.append(rr)
         elif lk.status == "ambiguous":
             for a, sc in lk.candidates:
-                results[a.id].summary_candidates.append((rr, sc))
+                if a.id in results:
+                    results[a.id].summary_candidates.append((rr, sc))
 
     for res in results.values():
         if res.district is None:
@@ -693,6 +719,15 @@ def reconcile(inputs: Inputs, settings: Settings, cutoff: datetime, now: datetim
 
     districts = _districts(inputs.entries, meta, list(results.values()), settings)
     return Report(settings, cutoff, now, list(results.values()), entries, row_results, districts, stale)
+
+
+def _concerning(near: Matcher, items: list[_Subject], overrides: dict[str, Override]) -> list[_Subject]:
+    """The entries (or rows) with a candidate among `near`'s applications, or with a staff decision."""
+    hit: set[int] = set()
+    if items and near.targets:
+        cand_rows, _cols, _scores = near.candidates([x.keys for x in items])
+        hit = set(cand_rows.tolist())
+    return [x for i, x in enumerate(items) if i in hit or x.subject in overrides]
 
 
 def _paper_status(res: AppResult, settings: Settings, cutoff: datetime) -> None:
@@ -874,7 +909,7 @@ def load_inputs(session: Session, settings: Settings, app_rows: Iterable[Applica
     entries = [
         EntryRec(
             e.id,
-            e.received_at,
+            e.received_at if e.received_at.tzinfo else e.received_at.replace(tzinfo=UTC),
             e.org_name,
             e.project_name,
             e.form_type,
@@ -885,8 +920,11 @@ def load_inputs(session: Session, settings: Settings, app_rows: Iterable[Applica
             e.note,
             e.credit_code,
         )
-        for e in session.exec(select(PaperEntry).where(col(PaperEntry.deleted).is_(False)).order_by(col(PaperEntry.id)))
-        if e.id is not None
+        for e in conn.execute(
+            sa_select(*_columns(PaperEntry, *_ENTRY_COLUMNS))
+            .where(col(PaperEntry.deleted).is_(False))
+            .order_by(col(PaperEntry.id))
+        )
     ]
     summaries = [
         SummaryDoc(
@@ -904,6 +942,12 @@ def load_inputs(session: Session, settings: Settings, app_rows: Iterable[Applica
         )
     ]
     return Inputs(apps, entries, summaries, load_overrides(session), aliases)
+
+
+_ENTRY_COLUMNS = (
+    "id", "received_at", "org_name", "project_name", "form_type", "item", "copies", "district", "received_by",
+    "note", "credit_code",
+)  # fmt: skip
 
 
 def _columns(model: Any, *names: str) -> list[Any]:
@@ -944,8 +988,11 @@ def paper_problems(
     not_in_summary and a paper `late`. `deadline` is the instant from which a hand-in is late (the
     configured deadline plus any grace: CheckContext.cutoff). Matching runs over all live applications,
     since whether an entry is ambiguous depends on the others."""
-    report = run(session, settings or Settings(), deadline, now, app_rows)
-    wanted = {r.id for r in app_rows}
+    inputs = load_inputs(session, settings or Settings(), app_rows)
+    wanted = {r.id for r in app_rows if r.id is not None}
+    # A recheck touches a few applications: match only what could concern them (the result is the same).
+    focus = wanted if len(wanted) * 4 <= len(inputs.apps) else None
+    report = reconcile(inputs, settings or Settings(), deadline, now, focus=focus)
     return {a.app.id: a.problems for a in report.apps if a.app.id in wanted}
 
 

@@ -397,13 +397,14 @@ def test_a_staff_match_to_a_vanished_application_is_reported_and_ignored(engine:
         sc = build(s)
         gone = app_row(s, "AI2026-S-0098", "scenario", "某公司", "某项目")
         s.commit()
-        subject = f"paper:{sc.entries[2].id}"
+        e2 = sc.entries[2].id
+        subject = f"paper:{e2}"
         rc.set_override(s, subject, "match", "李静", receipt_no=gone.receipt_no, reason="x")
         s.delete(gone)
         s.commit()
         report = rc.run(s, SETTINGS, DEADLINE, BEFORE)
     assert report.stale_overrides == [f"{subject} → AI2026-S-0098"]
-    assert entry_view(report)[sc.entries[2].id] == ("ambiguous", None, "fuzzy")
+    assert entry_view(report)[e2] == ("ambiguous", None, "fuzzy")
 
 
 def test_apply_writes_problems_and_status_keeps_others_and_honours_waivers(engine: Engine) -> None:
@@ -463,6 +464,8 @@ def test_paper_problems_and_paper_for_serve_the_other_areas(engine: Engine) -> N
     with Session(engine) as s:
         sc = build(s)
         s.commit()
+        app_id = {k: a.id for k, a in sc.apps.items()}
+        entry_id = {k: e.id for k, e in sc.entries.items()}
         # What a regroup gets once the source is registered (now is after the 2026 deadline: errors).
         before = list(service.PROBLEM_SOURCES)
         rc.register_problem_source()
@@ -490,16 +493,16 @@ def test_paper_problems_and_paper_for_serve_the_other_areas(engine: Engine) -> N
         assert codes(got[sc.apps["F"].id]) == [("not_in_summary", "warning")]
         s.rollback()
 
-        sections = rc.paper_for(s, [sc.apps["A"].id, sc.apps["G"].id, 999], settings=SETTINGS, deadline=DEADLINE)
-    assert set(sections) == {sc.apps["A"].id, sc.apps["G"].id}
-    a = sections[sc.apps["A"].id]
+        sections = rc.paper_for(s, [app_id["A"], app_id["G"], 999], settings=SETTINGS, deadline=DEADLINE)
+    assert set(sections) == {app_id["A"], app_id["G"]}
+    a = sections[app_id["A"]]
     assert (a["status"], a["copies"], a["score"]) == ("matched", 2, 100.0)
     assert [(e["id"], e["copies"], e["item"], e["matched_by"], e["received_at"]) for e in a["entries"]] == [
-        (sc.entries[1].id, 2, "form", "exact", "2026-07-06T10:00:00+08:00")
+        (entry_id[1], 2, "form", "exact", "2026-07-06T10:00:00+08:00")
     ]
-    assert [c["id"] for c in a["candidates"]] == [sc.entries[2].id]
+    assert [c["id"] for c in a["candidates"]] == [entry_id[2]]
     assert a["summary"]["status"] == "listed" and a["summary"]["rows"][0]["document"]["filename"].startswith("东湖")
-    assert sections[sc.apps["G"].id]["status"] == "copies_short"
+    assert sections[app_id["G"]]["status"] == "copies_short"
 
 
 def test_the_export_json_carries_the_paper_section(engine: Engine) -> None:
@@ -555,6 +558,20 @@ def test_generated_log_and_summaries_match_exactly(engine: Engine) -> None:
                 row_truth[(doc.filename, i)] = receipt_of[r.app_id] if r.app_id is not None else None
         s.commit()
         report = rc.run(s, SETTINGS, DEADLINE, BEFORE)
+        # A recheck of a few applications matches only what concerns them, with the same outcome.
+        few = s.exec(select(Application).where(col(Application.id) % 25 == 3)).all()
+        focused = rc.paper_problems(s, few, BEFORE, DEADLINE)
+        inputs = rc.load_inputs(s, SETTINGS)
+    full = {a.app.id: a for a in report.apps}
+    assert len(few) == 12 and focused == {a.id: full[a.id].problems for a in few}
+    part = rc.reconcile(inputs, SETTINGS, DEADLINE, BEFORE, focus={a.id for a in few})
+    assert len(part.entries) < len(report.entries) / 5
+    assert sorted(a.app.id for a in part.apps) == sorted(a.id for a in few)
+    for a in part.apps:
+        b = full[a.app.id]
+        assert (a.paper_status, a.copies, a.summary_status, a.problems) == (
+            b.paper_status, b.copies, b.summary_status, b.problems
+        )  # fmt: skip
 
     got_entries = {er.entry.id: er.link.app.receipt_no if er.link.app else None for er in report.entries}
     assert got_entries == entry_truth
