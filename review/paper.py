@@ -161,7 +161,11 @@ def parse_received_at(
     elif isinstance(value, time):
         raise ValueError(f"{value:%H:%M} has no date: {_DT_HINT}")
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        dt = _from_serial(float(value))
+        try:
+            serial = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ValueError(f"{value!r} is not a date and time: {_DT_HINT}") from None
+        dt = _from_serial(serial)
     elif isinstance(value, str):
         text = unicodedata.normalize("NFKC", value).strip()
         if not text:
@@ -193,6 +197,10 @@ def parse_received_at(
     else:
         raise ValueError(f"{value!r} is not a date and time: {_DT_HINT}")
     assert dt is not None
+    # At the ends of the calendar (0001-01-01T00:00+14:00, 9999-12-31 23:59) converting between zones
+    # overflows; no paper log is that far from the call.
+    if not 1900 <= dt.year <= 9000:
+        raise ValueError(f"{value!r}: the year {dt.year} is not a date of this call: {_DT_HINT}")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
     if around is not None and abs(dt - around) > timedelta(days=366):

@@ -16,13 +16,14 @@ import signal
 import socket
 import struct
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -34,7 +35,7 @@ from parsers.mail import MessageParseError, parse_message
 from parsers.sniff import FileType
 from parsers.types import ParsedDocument, ParsedMessage
 from parsers.word import WordError, read_docx
-from review.paper import ImportResult, read_log
+from review.paper import HEADINGS, ImportResult, read_log
 from tests import formgen
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,3 +263,62 @@ def test_regression_docx_with_a_damaged_deflate_stream_is_a_word_error() -> None
         doc = check_document(bad, "附件1_申报书.docx")
         assert doc.unreadable and "cannot unpack" in doc.problems[0].detail
         assert "could not be parsed" not in doc.problems[0].detail
+
+
+def _paper_xlsx(rows: list[list[Any]], patch: Callable[[bytes], bytes] | None = None) -> bytes:
+    """A paper log: the SPEC headings then `rows`; `patch` edits the sheet XML (values openpyxl cannot write)."""
+    wb = openpyxl.Workbook()
+    ws = wb.worksheets[0]
+    ws.append(list(HEADINGS))
+    for r in rows:
+        ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    if patch is None:
+        return buf.getvalue()
+    src = zipfile.ZipFile(buf)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            zf.writestr(info.filename, patch(body) if info.filename == "xl/worksheets/sheet1.xml" else body)
+    return out.getvalue()
+
+
+_GOOD_ROW = [
+    "2026/7/7 16:30", "武汉光谷智能科技有限公司", "城市内涝智能预警系统", "场景", "申报书", 2, "江岸区", "张敏", "",
+]  # fmt: skip
+
+
+_PLACEHOLDER = 424242
+
+
+def _raw_value(xml_value: bytes) -> Callable[[bytes], bytes]:
+    """A sheet patch putting `xml_value` where the placeholder number was written."""
+    return lambda xml: xml.replace(b"<v>%d</v>" % _PLACEHOLDER, b"<v>" + xml_value + b"</v>")
+
+
+@pytest.mark.parametrize(
+    ("cell", "xml_value"),
+    [
+        ("0001-01-01T00:00+14:00", None),
+        ("9999-12-31T23:59-10:00", None),
+        ("0001-01-01 00:00", None),
+        ("9999年12月31日 23:59", None),
+        (_PLACEHOLDER, b"1" + b"0" * 400),  # an integer too large for a float
+    ],
+    ids=["year1+14", "year9999-10", "year1-naive", "year9999-cn", "int400digits"],
+)
+def test_regression_paper_dates_at_the_ends_of_the_calendar_are_cell_errors(
+    cell: Any, xml_value: bytes | None, tmp_path: Path
+) -> None:
+    # Found by the paper property below: converting such a 接收时间 between zones raised OverflowError out of
+    # read_log (in the deadline check's message, or in the row fingerprint without a deadline), and so did
+    # float() of an integer of hundreds of digits.
+    data = _paper_xlsx([[cell, *_GOOD_ROW[1:]], _GOOD_ROW], _raw_value(xml_value) if xml_value else None)
+    res = check_paper(data, ".xlsx", tmp_path)
+    assert [(e.row, e.column, e.heading) for e in res.errors] == [(2, "A", "接收时间")]
+    path = tmp_path / "again.xlsx"
+    path.write_bytes(data)
+    no_deadline = read_log(path, tz=TZ)
+    assert [(e.row, e.column) for e in no_deadline.errors] == [(2, "A")], no_deadline.errors
