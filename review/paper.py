@@ -223,7 +223,7 @@ def parse_copies(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number of copies")
     if isinstance(value, int | float):
-        if value != int(value):
+        if isinstance(value, float) and not value.is_integer():  # also inf and nan (1E999 in the XML)
             raise ValueError(f"{value:g} is not a whole number of copies")
         n = int(value)
     elif isinstance(value, str):
@@ -271,7 +271,7 @@ def parse_direction(value: Any) -> str | None:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    if isinstance(value, float) and value == int(value):
+    if isinstance(value, float) and value.is_integer():
         value = int(value)  # a number typed into a text column (接收人 工号) reads as 12.0 otherwise
     s = str(value).strip()
     return s or None

@@ -322,3 +322,18 @@ def test_regression_paper_dates_at_the_ends_of_the_calendar_are_cell_errors(
     path.write_bytes(data)
     no_deadline = read_log(path, tz=TZ)
     assert [(e.row, e.column) for e in no_deadline.errors] == [(2, "A")], no_deadline.errors
+
+
+@pytest.mark.parametrize("column", range(len(HEADINGS)), ids=list(HEADINGS))
+@pytest.mark.parametrize("xml_value", [b"1E999", b"-1E999"], ids=["inf", "-inf"])
+def test_regression_paper_infinite_numbers_in_any_column(column: int, xml_value: bytes, tmp_path: Path) -> None:
+    # Found by the paper property below: openpyxl reads <v>1E999</v> as float('inf'); `value == int(value)` in
+    # the text columns and `value != int(value)` in 份数 raised OverflowError out of read_log.
+    row: list[Any] = list(_GOOD_ROW)
+    row[column] = _PLACEHOLDER
+    res = check_paper(_paper_xlsx([row], _raw_value(xml_value)), ".xlsx", tmp_path)
+    letter = "ABCDEFGHI"[column]
+    if HEADINGS[column] in ("接收时间", "份数", "材料类型", "方向"):
+        assert [(e.row, e.column, e.heading) for e in res.errors] == [(2, letter, HEADINGS[column])]
+    else:
+        assert not res.errors and len(res.entries) == 1
