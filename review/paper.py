@@ -15,6 +15,7 @@ import io
 import json
 import re
 import unicodedata
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -343,9 +344,64 @@ def _column_letter(i: int) -> str:
     return s
 
 
+# Bounds no paper log comes near (a season is a few hundred rows of ~12 columns); past them a file is hostile or
+# not a log, and openpyxl would build a cell object for every position of a merged range.
+MAX_MERGED_CELLS = 100_000
+MAX_XML_PART = 32 * 1024 * 1024
+
+
+def _screen_xlsx(data: bytes) -> None:
+    """Refuse, before openpyxl builds anything, what would make it expand XML entities (its expat and lxml
+    parsers expand internal ones) or create a cell object for every position of a huge merged range."""
+    from lxml import etree
+    from openpyxl.utils.cell import range_boundaries
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except Exception:
+        return  # not a readable package: load_workbook says why in its words
+    parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+    for info in infos:
+        if not info.filename.lower().endswith((".xml", ".rels", ".vml")):
+            continue
+        too_big = PaperError(f"not a paper log: {info.filename} unpacks to more than {MAX_XML_PART // 2**20} MB")
+        if info.file_size > MAX_XML_PART:
+            raise too_big
+        try:
+            with zf.open(info) as fh:
+                xml = fh.read(MAX_XML_PART + 1)
+        except Exception:
+            continue  # a damaged member: load_workbook reports it
+        if len(xml) > MAX_XML_PART:
+            raise too_big
+        try:
+            root = etree.fromstring(xml, parser)
+        except etree.XMLSyntaxError as e:
+            raise PaperError(f"not a readable .xlsx file: {info.filename} is not well-formed XML ({e})") from None
+        if root.getroottree().docinfo.doctype:
+            raise PaperError(
+                f"not a readable .xlsx file: {info.filename} declares XML entities (DOCTYPE), refused as a possible "
+                "XML bomb; save the log again from Excel or WPS"
+            )
+        area = 0
+        for el in root.iter("{*}mergeCell"):
+            try:
+                c1, r1, c2, r2 = range_boundaries(el.get("ref") or "")
+            except Exception:
+                continue
+            area += ((c2 or 16384) - (c1 or 1) + 1) * ((r2 or 1048576) - (r1 or 1) + 1)
+        if area > MAX_MERGED_CELLS:
+            raise PaperError(
+                f"not a paper log: merged cells in {info.filename} cover {area:,} cells (more than "
+                f"{MAX_MERGED_CELLS:,}); unmerge them"
+            )
+
+
 def _read_xlsx(data: bytes) -> list[_Sheet]:
     import openpyxl
 
+    _screen_xlsx(data)
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
     except Exception as e:

@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import struct
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -337,3 +338,49 @@ def test_regression_paper_infinite_numbers_in_any_column(column: int, xml_value:
         assert [(e.row, e.column, e.heading) for e in res.errors] == [(2, letter, HEADINGS[column])]
     else:
         assert not res.errors and len(res.entries) == 1
+
+
+def _doctype_sheet(encoding: str, padding: int) -> Callable[[bytes], bytes]:
+    """A sheet patch declaring an internal and an external entity (after `padding` bytes of comment) and using
+    them in 申报单位, re-encoded in `encoding`."""
+
+    def patch(xml: bytes) -> bytes:
+        dtd = (
+            b"<!--" + b"x" * padding + b"-->"
+            b'<!DOCTYPE worksheet [<!ENTITY e "EXPANDED-ENTITY"><!ENTITY x SYSTEM "file:///etc/hostname">]>'
+        )
+        body = xml.replace(b"<v>%d</v>" % _PLACEHOLDER, b"<v>1</v>")
+        body = body.replace("武汉光谷智能科技有限公司".encode(), b"&e;")
+        text = (b'<?xml version="1.0" encoding="%s"?>' % encoding.upper().encode() + dtd + body).decode()
+        return text.encode(encoding)
+
+    return patch
+
+
+@pytest.mark.parametrize(
+    ("encoding", "padding"), [("utf-8", 0), ("utf-8", 5000), ("utf-16", 0)], ids=["plain", "after-5KB", "utf-16"]
+)
+def test_regression_paper_xlsx_entities_are_refused_not_expanded(encoding: str, padding: int, tmp_path: Path) -> None:
+    # Found by the entity property below: openpyxl parses sheets with expat and shared strings with lxml, both of
+    # which expand internal entities, so "&e;" came back as the 申报单位 "EXPANDED-ENTITY".
+    data = _paper_xlsx([_GOOD_ROW], _doctype_sheet(encoding, padding))
+    res = check_paper(data, ".xlsx", tmp_path)
+    assert res.file_error is not None and "DOCTYPE" in res.file_error, res
+    assert not res.entries
+
+
+def _replace(old: bytes, new: bytes) -> Callable[[bytes], bytes]:
+    return lambda xml: xml.replace(old, new, 1)
+
+
+def test_regression_paper_huge_merged_ranges_are_refused_before_openpyxl_builds_them(tmp_path: Path) -> None:
+    # Found by the paper property below (merged ranges in every column): openpyxl creates a cell object for
+    # every position of a merged range while it loads, so <mergeCell ref="A2:XFD1048576"/> ran for minutes and
+    # gigabytes (A3:ZZ3000 alone took 57 s).
+    t0 = time.perf_counter()
+    for ref in ("A2:XFD1048576", "A3:ZZ3000", "B:B"):
+        merge = b'</sheetData><mergeCells><mergeCell ref="%s"/></mergeCells>' % ref.encode()
+        merged = _paper_xlsx([_GOOD_ROW, _GOOD_ROW], _replace(b"</sheetData>", merge))
+        res = check_paper(merged, ".xlsx", tmp_path)
+        assert res.file_error is not None and "merged cells" in res.file_error, (ref, res)
+    assert time.perf_counter() - t0 < 20
