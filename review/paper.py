@@ -345,7 +345,9 @@ def _column_letter(i: int) -> str:
 
 
 # Bounds no paper log comes near (a season is a few hundred rows of ~12 columns); past them a file is hostile or
-# not a log, and openpyxl would build a cell object for every position of a merged range.
+# not a log, and openpyxl would build a cell object for every position up to the farthest one.
+MAX_ROWS = 100_000
+MAX_COLUMNS = 200
 MAX_MERGED_CELLS = 100_000
 MAX_XML_PART = 32 * 1024 * 1024
 
@@ -408,25 +410,35 @@ def _read_xlsx(data: bytes) -> list[_Sheet]:
         raise PaperError(f"not a readable .xlsx file ({type(e).__name__}: {e})") from None
     sheets: list[_Sheet] = []
     for ws in wb.worksheets:
+        # Only the cells the file has: ws.iter_rows() would create every cell up to max_row × max_column, and one
+        # value in row 1048576 is enough to make that a billion.
+        cells = ws._cells
         # A merged cell holds its value in the top-left cell only; spreadsheets merge 接收人 or 接收时间
         # down a block of rows, so every cell of a merged range reads the range's value.
-        merged: dict[tuple[int | None, int | None], Any] = {}
-        for rng in ws.merged_cells.ranges:
-            top = ws.cell(rng.min_row, rng.min_col)
+        merged: dict[tuple[int, int], tuple[Any, str | None]] = {}
+        for rng in ws.merged_cells.ranges:  # bounded by _screen_xlsx
+            top = cells.get((rng.min_row, rng.min_col))
+            if top is None:
+                continue
             for r in range(rng.min_row, rng.max_row + 1):
-                for c in range(rng.min_col, rng.max_col + 1):
+                for c in range(rng.min_col, min(rng.max_col, MAX_COLUMNS) + 1):
                     if (r, c) != (rng.min_row, rng.min_col):
                         merged[(r, c)] = (top.value, top.number_format)
+        by_row: dict[int, dict[int, tuple[Any, str | None]]] = {}
+        for (r, c), cell in cells.items():
+            if c <= MAX_COLUMNS:
+                by_row.setdefault(r, {})[c] = merged.get((r, c), (cell.value, cell.number_format))
+        last = max((r for r, cols in by_row.items() if any(v is not None for v, _ in cols.values())), default=0)
+        if last > MAX_ROWS:
+            raise PaperError(
+                f"sheet {ws.title!r}: row {last} has a value; a paper log has at most {MAX_ROWS:,} rows "
+                "(delete what is below the log)"
+            )
         rows: list[tuple[int, list[Any], list[str | None]]] = []
-        for row in ws.iter_rows():
-            values: list[Any] = []
-            formats: list[str | None] = []
-            for cell in row:
-                v, f = merged.get((cell.row, cell.column), (cell.value, cell.number_format))
-                values.append(v)
-                formats.append(f)
-            if row:
-                rows.append((int(row[0].row or 0), values, formats))
+        for r in range(1, last + 1):
+            cols = by_row.get(r, {})
+            line = [cols.get(c, (None, None)) for c in range(1, max(cols, default=0) + 1)]
+            rows.append((r, [v for v, _ in line], [f for _, f in line]))
         sheets.append(_Sheet(ws.title, rows))
     wb.close()
     return sheets

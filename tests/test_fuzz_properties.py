@@ -384,3 +384,49 @@ def test_regression_paper_huge_merged_ranges_are_refused_before_openpyxl_builds_
         res = check_paper(merged, ".xlsx", tmp_path)
         assert res.file_error is not None and "merged cells" in res.file_error, (ref, res)
     assert time.perf_counter() - t0 < 20
+
+
+def _paper_with(edit: Callable[[Any], None]) -> bytes:
+    wb = openpyxl.Workbook()
+    ws = wb.worksheets[0]
+    ws.append(list(HEADINGS))
+    ws.append(_GOOD_ROW)
+    edit(ws)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _styled(ws: Any) -> None:
+    ws["XFD1048576"].number_format = "@"
+
+
+def _merged_block(ws: Any) -> None:
+    ws.append(_GOOD_ROW)
+    ws.merge_cells("H2:H3")
+    ws["H2"] = "李静"
+
+
+def _blank_gap(ws: Any) -> None:
+    for _ in range(3):
+        ws.append([])
+    ws.append(_GOOD_ROW)
+
+
+def test_regression_paper_far_away_cells_are_bounded(tmp_path: Path) -> None:
+    # Found by the paper property below: ws.iter_rows() creates a cell object for every position up to the
+    # farthest cell, so a file with one more value in row 1048576 ran for minutes and gigabytes (a value in row
+    # 200000 took 34 s). Only the cells the file has are read now.
+    t0 = time.perf_counter()
+    far = check_paper(_paper_with(lambda ws: ws.__setitem__("I1048576", "备注")), ".xlsx", tmp_path)
+    assert far.file_error is not None and "row 1048576 has a value" in far.file_error
+    styled = check_paper(_paper_with(_styled), ".xlsx", tmp_path)
+    assert styled.file_error is None and not styled.errors and len(styled.entries) == 1
+    wide = check_paper(_paper_with(lambda ws: ws.__setitem__("XFD2", "far right")), ".xlsx", tmp_path)
+    assert wide.file_error is None and len(wide.entries) == 1
+    # A merged block of ordinary size still gives every row the block's value; blank rows between count.
+    rows = check_paper(_paper_with(_merged_block), ".xlsx", tmp_path).entries
+    assert [e["received_by"] for e in rows] == ["李静", "李静"]
+    gap = check_paper(_paper_with(_blank_gap), ".xlsx", tmp_path)
+    assert gap.blank_rows == 3 and len(gap.entries) == 2
+    assert time.perf_counter() - t0 < 20
