@@ -23,6 +23,8 @@ class Decision:
     kind: str
     recipient: str | None
     reasons: list[str] = field(default_factory=list)
+    # Why the recipient is not the address a mail client would reply to (a Reply-To in another domain).
+    note: str | None = None
 
     @property
     def suppressed(self) -> bool:
@@ -71,13 +73,38 @@ def usable_address(addr: str | None) -> str | None:
     return addr if _ADDRESS.match(addr) and len(addr) <= 254 else None
 
 
-def reply_address(msg: Message) -> str | None:
-    """Reply-To when it holds a usable address, else From (RFC 5322 3.6.2)."""
+def same_domain(a: str, b: str) -> bool:
+    """Whether two addresses are in one mail domain (equal, or one a subdomain of the other)."""
+    da, db = a.rsplit("@", 1)[-1], b.rsplit("@", 1)[-1]
+    return da == db or da.endswith("." + db) or db.endswith("." + da)
+
+
+def foreign_reply_to(msg: Message) -> str | None:
+    """A usable Reply-To in another domain than From: not where an acknowledgement goes.
+
+    Anyone can send from a real account of their own with `Reply-To: victim@elsewhere`; answering that
+    Reply-To would turn this public mailbox into a relay for text the sender chose (subject, file names,
+    form fields) to a third party who never wrote to it. From is at least the account that sent the mail.
+    """
+    sender = usable_address(msg.from_addr)
     for addr in msg.reply_to or []:
         ok = usable_address(addr)
-        if ok:
+        if ok and (sender is None or not same_domain(ok, sender)):
             return ok
-    return usable_address(msg.from_addr)
+    return None
+
+
+def reply_address(msg: Message) -> str | None:
+    """Reply-To when it holds a usable address in From's domain (RFC 5322 3.6.2), else From."""
+    sender = usable_address(msg.from_addr)
+    if sender is None:
+        # No sender to vouch for the Reply-To's domain: nobody to answer.
+        return None
+    for addr in msg.reply_to or []:
+        ok = usable_address(addr)
+        if ok and same_domain(ok, sender):
+            return ok
+    return sender
 
 
 def ours(msg_id: str | None, config: Config) -> bool:
@@ -109,10 +136,16 @@ def decide(msg: Message, config: Config) -> Decision:
     automatic = (MessageClass.bounce.value, MessageClass.auto_reply.value, MessageClass.list.value)
     if msg.msg_class in automatic and not reasons:
         reasons.append(f"class {msg.msg_class}")
+    foreign = foreign_reply_to(msg)
+    note = (
+        f"Reply-To {foreign} is not in the sender's domain: acknowledged to the sender (From) instead"
+        if foreign and recipient
+        else None
+    )
     if reasons:
-        return Decision("none", recipient, list(dict.fromkeys(reasons)))
+        return Decision("none", recipient, list(dict.fromkeys(reasons)), note)
     if msg.msg_class == MessageClass.submission.value:
-        return Decision("receipt", recipient)
+        return Decision("receipt", recipient, note=note)
     if not config.ack.questions:
-        return Decision("none", recipient, ["a message without attachments, and [ack] questions = false"])
-    return Decision("question", recipient)
+        return Decision("none", recipient, ["a message without attachments, and [ack] questions = false"], note)
+    return Decision("question", recipient, note=note)

@@ -172,6 +172,8 @@ def enqueue(session: Session, config: Config, msg: Message, now: datetime) -> Ac
         created_at=now,
         updated_at=now,
     )
+    if decision.note:
+        row.history = [_event("recipient", now, note=decision.note)]
     if kind == "none":
         row.status = "suppressed"
         row.reason = "; ".join(reasons)

@@ -1,0 +1,64 @@
+"""Acknowledgement abuse: a Reply-To in another domain (SECURITY.md, ack abuse)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from devservices.smtp import SmtpServer
+from tests.conftest import SMTP_PASSWORD
+from tests.test_acks_helpers import SMTP_PASSWORD_ENV, Env, config_file, mail, make_env
+
+
+@pytest.fixture
+def smtps(make_smtp_server: Callable[..., SmtpServer]) -> SmtpServer:
+    return make_smtp_server("smtps")
+
+
+@pytest.fixture
+def env_factory(
+    tmp_path: Path, db_url: str, smtps: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Env]]:
+    monkeypatch.setenv(SMTP_PASSWORD_ENV, SMTP_PASSWORD)
+    made: list[Env] = []
+
+    def make(**kwargs: object) -> Env:
+        path = config_file(tmp_path / f"intake{len(made)}", db_url, smtps, **kwargs)  # type: ignore[arg-type]
+        env = make_env(path)
+        env.server = smtps
+        made.append(env)
+        return env
+
+    yield make
+    for env in made:
+        env.close()
+
+
+def test_a_reply_to_in_another_domain_is_not_acknowledged(env_factory: Callable[..., Env]) -> None:
+    """A throwaway account with `Reply-To: victim@elsewhere` must not get the mailbox to write to the victim."""
+    env = env_factory()
+    forged = env.receive(
+        mail("throwaway@163.com", "请点击 http://evil.test 领取补贴", headers=[("Reply-To", "victim@gov.example.cn")])
+    )
+    assert forged.status == "pending"
+    assert forged.recipient == "throwaway@163.com"
+    assert any("victim@gov.example.cn" in str(e.get("note")) for e in forged.history), forged.history
+    question = env.receive(
+        mail("asker@qq.com", "请问", files=0, headers=[("Reply-To", "Someone Else <other@corp.example.cn>")])
+    )
+    assert question.recipient == "asker@qq.com"
+    # Same organisation (a subdomain counts): the Reply-To is honoured as before.
+    colleague = env.receive(mail("clerk@mail.corp.example.cn", headers=[("Reply-To", "boss@corp.example.cn")]))
+    assert colleague.recipient == "boss@corp.example.cn"
+    assert colleague.history == []
+    # Without a usable From there is nobody to vouch for the Reply-To: no acknowledgement at all.
+    nobody = env.receive(mail("not an address", headers=[("Reply-To", "victim@gov.example.cn")]))
+    assert nobody.status == "suppressed" and nobody.recipient is None
+    assert "no usable address" in (nobody.reason or "")
+    env.send()
+    assert env.server is not None
+    got = env.server.wait_for(3)
+    assert sorted(m.rcpt_tos[0] for m in got) == ["asker@qq.com", "boss@corp.example.cn", "throwaway@163.com"]
+
