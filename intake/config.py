@@ -224,6 +224,9 @@ class AckConfig(Section):
     paper_copies: str = "申报书一式二份，推荐意见一式一份"
     rate_limit: int = Field(default=10, ge=1)
     rate_window: Duration = timedelta(hours=24)
+    # At most this many acknowledgements handed to the SMTP server per hour, all recipients together (0: no
+    # cap); the rest wait. Bounds what forged senders can make the mailbox send to third parties.
+    max_per_hour: int = Field(default=200, ge=0)
     send_interval: Duration = timedelta(seconds=30)
     max_attempts: int = Field(default=8, ge=1, le=100)
     retry_base: Duration = timedelta(minutes=1)

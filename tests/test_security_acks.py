@@ -1,4 +1,4 @@
-"""Acknowledgement abuse: a Reply-To in another domain (SECURITY.md, ack abuse)."""
+"""Acknowledgement abuse: a Reply-To in another domain, the hourly sending cap (SECURITY.md, ack abuse)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session, col, select
 
 from devservices.smtp import SmtpServer
+from store.acks_models import AckOutbox
 from tests.conftest import SMTP_PASSWORD
 from tests.test_acks_helpers import SMTP_PASSWORD_ENV, Env, config_file, mail, make_env
 
@@ -62,3 +64,28 @@ def test_a_reply_to_in_another_domain_is_not_acknowledged(env_factory: Callable[
     got = env.server.wait_for(3)
     assert sorted(m.rcpt_tos[0] for m in got) == ["asker@qq.com", "boss@corp.example.cn", "throwaway@163.com"]
 
+
+def test_an_hourly_cap_holds_back_a_flood_without_dropping_anything(env_factory: Callable[..., Env]) -> None:
+    """Forged From addresses, one per victim, each under the per-recipient limit: the mailbox still sends at
+    most [ack] max_per_hour an hour; the rest wait (nothing is suppressed) and go out in the next hour."""
+    env = env_factory(ack={"max_per_hour": 3})
+    rows = [env.receive(mail(f"victim{i}@example{i}.cn")) for i in range(5)]
+    assert {r.status for r in rows} == {"pending"}
+    first = env.send()
+    assert first.sent == 3
+    assert "max_per_hour" in (first.skipped or "")
+    assert env.server is not None
+    assert len(env.server.wait_for(3)) == 3
+    env.tick(minutes=30)
+    assert env.send().sent == 0
+    with Session(env.services.engine) as s:
+        waiting = list(s.exec(select(AckOutbox).where(col(AckOutbox.status) == "pending")))
+    assert len(waiting) == 2
+    env.tick(minutes=31)
+    assert env.send().sent == 2
+    assert len(env.server.wait_for(5)) == 5
+    # 0 switches the cap off.
+    off = env_factory(ack={"max_per_hour": 0})
+    for i in range(4):
+        off.receive(mail(f"other{i}@example{i}.cn"))
+    assert off.send().sent == 4

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import func, or_, text, update
+from sqlalchemy import and_, func, or_, text, update
 from sqlmodel import Session, col, select
 
 from intake.acks.decide import Decision, decide, reply_address
@@ -252,6 +252,8 @@ class AckSender:
         self.pause_until: datetime | None = None
         self.connect_failures = 0
         self.last_error: str | None = None
+        # Since when sending has been held back by [ack] max_per_hour (None: it is not).
+        self.capped_since: datetime | None = None
 
     @property
     def engine(self) -> Any:
@@ -295,12 +297,19 @@ class AckSender:
         client = SmtpClient(self.config.smtp, self.config.secret(self.config.smtp.password_env))
         started = self.now()
         tried = 0
+        # A staff member sending one acknowledgement by id is not held back by the hourly cap.
+        budget = None if only is not None else self.hour_budget()
         try:
             while not should_stop() and (limit is None or tried < limit):
+                if budget is not None and budget <= 0:
+                    report.skipped = self._capped()
+                    break
                 row = self.claim(only=only)
                 if row is None:
                     break
                 tried += 1
+                if budget is not None:
+                    budget -= 1
                 outcome = self._send_one(client, row, report)
                 report.ids.append(row.id or 0)
                 if outcome == "connection" or only is not None:
@@ -313,6 +322,48 @@ class AckSender:
             self.last_error = None
         self.copy_to_sent_folder(report, started)
         return report
+
+    def hour_budget(self) -> int | None:
+        """How many more acknowledgements may go to the server this hour ([ack] max_per_hour), None: no cap.
+
+        Counts what was handed over in the last hour (sent, or possibly sent) and what is being sent now. Two
+        daemons may each send one more than the cap between them; it is a bound on abuse, not an invoice.
+        """
+        cap = self.config.ack.max_per_hour
+        if not cap:
+            return None
+        since = self.now() - timedelta(hours=1)
+        with Session(self.engine) as s:
+            n = s.exec(
+                select(func.count())
+                .select_from(AckOutbox)
+                .where(
+                    or_(
+                        and_(col(AckOutbox.status) == "sent", col(AckOutbox.sent_at) >= since),
+                        and_(col(AckOutbox.status) == "unknown", col(AckOutbox.data_started_at) >= since),
+                        col(AckOutbox.status) == "sending",
+                    )
+                )
+            ).one()
+        left = max(0, cap - int(n))
+        if left and self.capped_since is not None:
+            log.info("acknowledgements: under the hourly cap again; sending resumes")
+            self.capped_since = None
+        return left
+
+    def _capped(self) -> str:
+        cap = self.config.ack.max_per_hour
+        text = (
+            f"hourly cap reached: {cap} acknowledgements handed to the server in the last hour "
+            "([ack] max_per_hour); the others wait"
+        )
+        if self.capped_since is None:
+            self.capped_since = self.now()
+            with Session(self.engine) as s:
+                waiting = s.exec(select(func.count()).select_from(AckOutbox).where(AckOutbox.status == "pending")).one()
+            # Once per episode: a flood of forged senders, or a rush bigger than the cap allows.
+            log.warning("%s (%d pending)", text, waiting)
+        return text
 
     def claim(self, *, only: int | None = None) -> AckOutbox | None:
         """Take the oldest due pending row (or `only`) for this process: one conditional UPDATE."""
