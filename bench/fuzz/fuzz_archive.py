@@ -14,6 +14,9 @@ T: dict[str, Any] = {}
 
 
 def _load() -> None:
+    import py7zr  # noqa: F401  (imported lazily by parsers.archives: instrument it here)
+    import rarfile  # noqa: F401
+
     from parsers import archives, sniff, word
 
     T["archives"], T["sniff"], T["word"] = archives, sniff, word

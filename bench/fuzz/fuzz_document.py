@@ -33,7 +33,16 @@ _UNEXPECTED = re.compile(r"could not be parsed \((\w+)")
 
 
 def _load() -> None:
-    from parsers import documents, types
+    # Everything parse_document imports lazily is imported here, inside atheris' instrumentation: a module first
+    # imported later (parsers.pdf inside _parse_pdf) would run uninstrumented and add no coverage feedback.
+    import openpyxl  # noqa: F401
+    import pdfminer  # noqa: F401
+    import pdfplumber  # noqa: F401
+    import PIL.Image  # noqa: F401
+    import py7zr  # noqa: F401
+    import rarfile  # noqa: F401
+
+    from parsers import archives, classify, documents, extract, images, pdf, seal, sniff, types, word  # noqa: F401
 
     T["documents"], T["types"] = documents, types
     T["options"] = documents.ParseOptions(soffice=None, ocr=False, seal=True)

@@ -23,6 +23,8 @@ _TMP = Path(tempfile.mkdtemp(prefix="fuzz-paper-", dir="/dev/shm" if os.path.isd
 
 
 def _load() -> None:
+    import openpyxl  # noqa: F401  (imported lazily by review.paper: instrument it here)
+
     from review import paper
 
     T["paper"] = paper
