@@ -392,7 +392,8 @@ def read_docx(data: bytes) -> Layout:
         raise WordError("not a .docx (not a ZIP package)")
     try:
         zf = zipfile.ZipFile(BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+        # NotImplementedError: a central directory asking for a zip version zipfile does not implement
         raise WordError(f"damaged .docx: not a readable ZIP package ({e})") from e
     with zf:
         if any(i.flag_bits & 0x1 for i in zf.infolist()):

@@ -266,6 +266,18 @@ def test_regression_docx_with_a_damaged_deflate_stream_is_a_word_error() -> None
         assert "could not be parsed" not in doc.problems[0].detail
 
 
+def test_regression_docx_whose_directory_asks_for_an_unknown_zip_version_is_a_word_error() -> None:
+    # Found by bench/fuzz archive target: zipfile.ZipFile() raises NotImplementedError("zip file version 25.5")
+    # for a central directory entry whose "version needed to extract" is above 6.3; read_docx let it out.
+    raw = bytearray(formgen.make_form("form_model", 0).data)
+    cd = raw.find(b"PK\x01\x02")
+    struct.pack_into("<H", raw, cd + 6, 255)  # version needed to extract: 25.5
+    with pytest.raises(WordError, match="not a readable ZIP package"):
+        read_docx(bytes(raw))
+    doc = check_document(bytes(raw), "附件2_申报书.docx")
+    assert doc.unreadable and "could not be parsed" not in doc.problems[0].detail
+
+
 def _paper_xlsx(rows: list[list[Any]], patch: Callable[[bytes], bytes] | None = None) -> bytes:
     """A paper log: the SPEC headings then `rows`; `patch` edits the sheet XML (values openpyxl cannot write)."""
     wb = openpyxl.Workbook()
