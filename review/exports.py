@@ -423,6 +423,20 @@ def all_row(snap: Snapshot, app: Any, tz: tzinfo) -> list[Any]:
     ]
 
 
+# Applicants write the names, descriptions and contacts exported here. A spreadsheet program takes a cell
+# beginning with one of these for a formula (=HYPERLINK(...) sending other rows to a web site, DDE commands).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# ... except a plain number or phone number ("+86 027-85317173", "-3"), which cannot call anything.
+_NUMBERLIKE = re.compile(r"[+-]?[0-9][0-9 ()./:+-]*")
+
+
+def csv_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as the text it is: a leading apostrophe before a would-be formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBERLIKE.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def export_csv(session: Session, cfg: Any, **filters: Any) -> bytes:
     """One row per application with Chinese headings, as UTF-8 with a BOM (Excel reads the Chinese
     right only with it)."""
@@ -433,7 +447,7 @@ def export_csv(session: Session, cfg: Any, **filters: Any) -> bytes:
     w.writerow([h for h, _ in ALL_COLUMNS])
     for a in snap.apps:
         row = all_row(snap, a, tz)
-        w.writerow([v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else v for v in row])
+        w.writerow([csv_safe(v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else v) for v in row])
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -466,10 +480,17 @@ def export_xlsx(session: Session, cfg: Any, target: str | Path | IO[bytes], **fi
         ws.append(header)
         n = 0
         for row in rows:
-            for i in wrapped:
-                if row[i]:
-                    cell = WriteOnlyCell(ws, value=row[i])
-                    cell.alignment = wrap
+            for i, value in enumerate(row):
+                wrapped_text = i in wrapped and bool(value)
+                # openpyxl stores a string beginning with "=" as a formula: typed as text, an applicant's
+                # "=HYPERLINK(…)" stays what they wrote instead of running on a staff member's computer.
+                formula_like = isinstance(value, str) and value.startswith("=")
+                if wrapped_text or formula_like:
+                    cell = WriteOnlyCell(ws, value=value)
+                    if formula_like:
+                        cell.data_type = "s"
+                    if wrapped_text:
+                        cell.alignment = wrap
                     row[i] = cell
             ws.append(row)
             n += 1
