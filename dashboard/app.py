@@ -26,13 +26,17 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# Largest request body, files and multipart overhead included: every form here is a few fields of at most a
+# few thousand characters. Anyone may post to /login, and a body is read (files spooled to disk) before any
+# check runs, so without a bound one request could fill the disk. The paper-log import has its own limit.
+MAX_BODY = 256 * 1024
 
 
 def create_app(services: Services, daemon: Any = None) -> FastAPI:
     from dashboard.pages import ROUTERS
 
     cfg = services.config
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="intake")
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="intake", max_body_size=MAX_BODY)
     app.state.dash = DashState(
         services=services,
         daemon=daemon,

@@ -188,7 +188,8 @@ def add(
     return RedirectResponse("/paper", status_code=303)
 
 
-@router.post("/paper/import")
+# The spreadsheet, the CSRF field and the multipart framing (the app's own limit is far smaller).
+@router.post("/paper/import", max_body_size=MAX_UPLOAD + 64 * 1024)
 async def import_log(
     request: Request,
     user: Annotated[DashboardUser, Depends(require_staff)],
