@@ -12,7 +12,9 @@ from store.engine import make_engine, migrate
 
 def build_services(config: Config, *, run_migrations: bool = True) -> Services:
     data = Path(config.data_dir)
-    data.mkdir(parents=True, exist_ok=True)
+    # The raw archive, attachments, database and session secret: for the service account only (a folder
+    # made by an administrator keeps its mode; SECURITY.md says what it should be).
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = make_engine(config.db_url)
     if run_migrations:
         migrate(engine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,8 +36,9 @@ def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
     """
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_sqlite_file(Path(u.database))
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
@@ -70,6 +72,25 @@ def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
 
         return engine
     raise ValueError(f"unsupported database URL {u.render_as_string(hide_password=True)!r}: use sqlite or postgresql")
+
+
+def private_sqlite_file(path: Path) -> None:
+    """The database holds every applicant's personal data and the staff's password hashes: readable by its
+    owner only (0600). Created so before SQLite opens it (its -wal and -shm files take the database's mode);
+    an existing one open to others is tightened, with its -wal and -shm."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            if st.st_mode & 0o077 and st.st_uid == os.getuid():
+                os.chmod(p, 0o600)
+                log.warning("%s was readable by other users (mode %o): now 0600", p, st.st_mode & 0o777)
+        return
+    os.close(fd)
 
 
 def head_revisions() -> set[str]:
