@@ -110,3 +110,25 @@ def test_paper_import_keeps_its_10_mb_but_no_more(dash: Dash) -> None:
         "/paper/import", data={"csrf_token": token}, files={"file": ("log.xlsx", over)}, follow_redirects=False
     )
     assert r.status_code == 413
+
+
+def test_logout_makes_a_copied_session_cookie_worthless(dash: Dash) -> None:
+    from dashboard.security import COOKIE
+
+    c = dash.client()
+    token = login(c, "alice")
+    stolen = c.cookies.get(COOKIE)
+    assert stolen
+    other = dash.client()
+    other.cookies.set(COOKIE, stolen)
+    assert other.get("/", follow_redirects=False).status_code == 200
+    r = c.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    # The copy taken before the logout no longer opens anything.
+    replay = dash.client()
+    replay.cookies.set(COOKIE, stolen)
+    r = replay.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    # Logging in again works as before.
+    assert login(dash.client(), "alice")
+

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from dashboard.security import SessionData, authenticate, client_ip, login_blocked, record_attempt
 from dashboard.web import db, render, require_session, set_flash, state
 from store.types import utcnow
+from store.users_models import DashboardUser
 
 router = APIRouter()
 
@@ -74,7 +75,17 @@ def login(
 
 
 @router.post("/logout", dependencies=[Depends(require_session)])
-def logout(request: Request) -> Response:
+def logout(request: Request, s: Annotated[Session, Depends(db)]) -> Response:
+    user = getattr(request.state, "user", None)
+    if user is not None:
+        # The cookie is signed, not stored: a new epoch is what makes a copy of it (left on a shared computer,
+        # read off a proxy) worthless. It ends this user's sessions in other browsers as well.
+        row = s.get(DashboardUser, user.id)
+        if row is not None:
+            row.session_epoch += 1
+            row.updated_at = utcnow()
+            s.add(row)
+            s.commit()
     request.state.session_out = SessionData.anonymous()
     set_flash(request, "已退出登录。")
     return RedirectResponse("/login", status_code=303)
