@@ -74,13 +74,18 @@ def session_secret(config: Config) -> str:
             )
         return value
     path = Path(config.data_dir) / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        mode = path.stat().st_mode & 0o077
-        if mode:
-            log.warning("%s is readable by other users (mode %o): chmod 600 it", path, path.stat().st_mode & 0o777)
+        st = path.stat()
+        if st.st_mode & 0o077:
+            # Whoever can read it can sign a cookie for any account: tighten our own file, complain about another's.
+            if st.st_uid == os.getuid():
+                os.chmod(path, 0o600)
+                log.warning("%s was readable by other users (mode %o): now 0600", path, st.st_mode & 0o777)
+            else:
+                log.warning("%s is readable by other users (mode %o): chmod 600 it", path, st.st_mode & 0o777)
         text = path.read_text(encoding="ascii").strip()
         if len(text) >= 32:
             return text

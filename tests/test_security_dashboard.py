@@ -132,3 +132,18 @@ def test_logout_makes_a_copied_session_cookie_worthless(dash: Dash) -> None:
     # Logging in again works as before.
     assert login(dash.client(), "alice")
 
+
+def test_a_session_secret_file_open_to_others_is_tightened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard.security import SECRET_FILE, session_secret
+    from intake.config import load_config
+
+    monkeypatch.delenv("INTAKE_TEST_NO_SECRET", raising=False)
+    config = load_config(
+        write_config(tmp_path, sections={"dashboard": {"enabled": True, "secret_env": "INTAKE_TEST_NO_SECRET"}})
+    )
+    first = session_secret(config)
+    path = Path(config.data_dir) / SECRET_FILE
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o644)
+    assert session_secret(config) == first
+    assert path.stat().st_mode & 0o777 == 0o600
