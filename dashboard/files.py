@@ -10,6 +10,7 @@ import logging
 import mimetypes
 import multiprocessing as mp
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,12 @@ PREVIEW_MAX_PIXELS = 40_000_000
 # What a preview child may use: a hostile PDF or image must not take the dashboard down with it.
 PREVIEW_SECONDS = 20
 PREVIEW_MEMORY = 1024 * 1024 * 1024
+# Child processes drawing previews at once: each may take PREVIEW_MEMORY, and a page of thumbnails (or a
+# script) asks for many. The others wait their turn, for at most PREVIEW_SECONDS.
+PREVIEW_SLOTS = threading.BoundedSemaphore(2)
+# Pillow decoders a preview may use: the image types the sniffer recognises (never EPS, which runs
+# Ghostscript, nor the dozens of rarely used formats Pillow would otherwise try).
+PREVIEW_IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 
 
 class FileUnavailable(Exception):
@@ -199,7 +206,7 @@ def _render(data: bytes, fmt: str, page: int) -> tuple[bytes, int]:
         n = 1
         if page != 0:
             raise ValueError("no such page")
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data), formats=PREVIEW_IMAGE_FORMATS)
         img.load()
         img.thumbnail((1600, 1600))
     if img.mode not in ("RGB", "L"):
@@ -212,6 +219,15 @@ def _render(data: bytes, fmt: str, page: int) -> tuple[bytes, int]:
 def render_preview(data: bytes, fmt: str, page: int) -> tuple[bytes, int]:
     """A PNG of one page of a PDF or of an image, drawn in a child process with time and memory limits:
     the browser gets pixels, never the PDF or the original image (which could be a polyglot)."""
+    if not PREVIEW_SLOTS.acquire(timeout=PREVIEW_SECONDS):
+        raise FileUnavailable("预览繁忙，请稍后再试")
+    try:
+        return _render_limited(data, fmt, page)
+    finally:
+        PREVIEW_SLOTS.release()
+
+
+def _render_limited(data: bytes, fmt: str, page: int) -> tuple[bytes, int]:
     # forkserver, as the parser pool: forking the threaded web server itself could copy a held lock.
     ctx = mp.get_context("forkserver")
     parent, child = ctx.Pipe(duplex=False)

@@ -147,3 +147,39 @@ def test_a_session_secret_file_open_to_others_is_tightened(tmp_path: Path, monke
     path.chmod(0o644)
     assert session_secret(config) == first
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\nshowpage\n%%EOF\n"
+
+
+def test_previews_never_hand_a_file_to_ghostscript_or_rarely_used_decoders() -> None:
+    """Pillow opens EPS by running Ghostscript (a long list of code-execution bugs) when it is installed."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    from dashboard.files import _render
+
+    assert Image.open(io.BytesIO(EPS)).format == "EPS"  # what Pillow does by default
+    with pytest.raises(UnidentifiedImageError):
+        _render(EPS, "image", 0)
+    png = io.BytesIO()
+    Image.new("RGB", (4, 3), "red").save(png, "PNG")
+    out, pages = _render(png.getvalue(), "image", 0)
+    assert pages == 1 and Image.open(io.BytesIO(out)).size == (4, 3)
+
+
+def test_previews_are_drawn_a_few_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard import files
+
+    monkeypatch.setattr(files, "PREVIEW_SECONDS", 0.2)
+    taken = 0
+    while files.PREVIEW_SLOTS.acquire(blocking=False):
+        taken += 1
+    try:
+        assert 1 <= taken <= 4
+        with pytest.raises(files.FileUnavailable, match="繁忙"):
+            files.render_preview(b"%PDF-1.4", "pdf_text", 0)
+    finally:
+        for _ in range(taken):
+            files.PREVIEW_SLOTS.release()
