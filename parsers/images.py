@@ -8,6 +8,10 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
+# The image types the sniffer routes here. Pillow would otherwise try every decoder it has, EPS among them,
+# which runs Ghostscript on the file when it is installed.
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
+
 
 class ImageError(Exception):
     """The image cannot be opened; the message is the reason in words."""
@@ -25,7 +29,7 @@ def load_image(data: bytes, *, max_pixels: int = 60_000_000) -> Any:
         Image.MAX_IMAGE_PIXELS = max_pixels
         try:
             try:
-                img = Image.open(io.BytesIO(data))
+                img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 raise ImageError(f"image too large (decompression bomb?): {exc}") from None
             except Exception as exc:
