@@ -40,5 +40,6 @@ def setup_logging(cfg: LoggingConfig, *, verbose: bool = False) -> None:
     logging.getLogger("imapclient").setLevel(logging.WARNING)
     # Migrations at every start-up would otherwise print a dozen lines.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # APScheduler announces every run of every job at INFO: once a minute, forever.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # APScheduler announces every run at INFO, and at WARNING each run it skips because the previous one
+    # is still busy — expected when a poll or a send outlasts its interval (the cycle reruns itself).
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)

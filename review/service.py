@@ -565,9 +565,16 @@ def _write_app(
     return changed
 
 
+def _problem_sources() -> list[ProblemSource]:
+    """The paper log and the districts' 汇总表 (issue 5) always, then what other areas registered."""
+    from review.reconcile import problem_source
+
+    return [problem_source, *(s for s in PROBLEM_SOURCES if s is not problem_source)]
+
+
 def _extra_problems(session: Session, config: Config, rows: list[Application]) -> dict[int, list[Problem]]:
     out: dict[int, list[Problem]] = {}
-    for source in PROBLEM_SOURCES:
+    for source in _problem_sources():
         for app_id, problems in source(session, config, rows).items():
             out.setdefault(app_id, []).extend(problems)
     return out

@@ -158,6 +158,14 @@ def test_complete_incomplete_and_late_submissions_each_get_one_correct_ack(
         stages=FULL_STAGES,
         ack={"send_interval": "1s"},
     )
+    # Room 213 has logged the paper copies of two of them already (it happens before the email arrives):
+    # without them every application checked after the 2026 deadline would lack its paper copy (SPEC 4).
+    for name, direction in (("complete", "场景"), ("incomplete", "模型")):
+        b = built[name]
+        r = run_intake("paper", "add", "--org", b.applicant.org, "--project", b.project, "--direction", direction,
+                       "--copies", "2", "--received-at", "2026/7/6 10:00", "--user", "饶丽君",
+                       config=config, env=child_env(mailbox))  # fmt: skip
+        assert r.returncode == 0, r.stderr
     log = tmp_path / "daemon.log"
     daemon = start_intake("run", config=config, env=child_env(mailbox), log=log)
     try:

@@ -132,14 +132,18 @@ def test_a_polled_season_becomes_checked_applications_and_exports(
     def codes(receipt: str) -> list[str]:
         return [p["code"] for p in apps[receipt]["problems"]]
 
+    # The email-side problems of each application, then the paper side: the test runs after the 2026 deadline
+    # with no paper copy logged and no district 汇总表 received, so every application also has paper_missing
+    # (an error once the deadline has passed) and not_in_summary (SPEC 4).
+    paper = ["paper_missing", "not_in_summary"]
     expected = {
-        "AI2026-P-0001": ("D-platform", "complete", ["late_revision"]),
-        "AI2026-S-0001": ("A-scenario", "incomplete", ["duplicate_direction"]),
-        "AI2026-M-0001": ("A-model", "incomplete", ["duplicate_direction"]),
-        "AI2026-S-0002": ("G-scenario", "incomplete", ["missing_commitment", "missing_license"]),
-        "AI2026-S-0003": ("E-scenario", "incomplete", ["missing_field"]),
-        "AI2026-T-0001": ("E-terminal", "complete", []),
-        "AI2026-M-0002": ("D-model", "late", ["late"]),
+        "AI2026-P-0001": ("D-platform", "incomplete", ["late_revision", *paper]),
+        "AI2026-S-0001": ("A-scenario", "incomplete", ["duplicate_direction", *paper]),
+        "AI2026-M-0001": ("A-model", "incomplete", ["duplicate_direction", *paper]),
+        "AI2026-S-0002": ("G-scenario", "incomplete", ["missing_commitment", "missing_license", *paper]),
+        "AI2026-S-0003": ("E-scenario", "incomplete", ["missing_field", *paper]),
+        "AI2026-T-0001": ("E-terminal", "incomplete", paper),
+        "AI2026-M-0002": ("D-model", "late", ["late", *paper]),
     }
     assert {k: (apps[k]["status"], codes(k)) for k in apps} == {k: (s, c) for k, (_n, s, c) in expected.items()}
     for receipt, (name, _status, _codes) in expected.items():
@@ -167,7 +171,19 @@ def test_a_polled_season_becomes_checked_applications_and_exports(
     assert "受理编号 AI2026-M-0001" in apps["AI2026-S-0001"]["problems"][0]["detail"]
     assert "受理编号 AI2026-S-0001" in apps["AI2026-M-0001"]["problems"][0]["detail"]
 
-    # Staff accept the late one and waive a duplicate: status follows, the problems stay.
+    # Room 213 logs the late applicant's two paper copies (on time): only `late` and the district's missing
+    # 汇总表 (a warning) remain. Staff accept the late one: status follows, the problems stay.
+    late_app = b["D-model"]
+    r = run_intake("paper", "add", "--org", late_app.applicant.org, "--project", late_app.project, "--direction", "模型",
+                   "--copies", "2", "--received-at", "2026/7/7 16:30", "--user", "饶丽君",
+                   config=config, env=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(run_intake("applications", "--search", late_app.applicant.org, "--format", "json",
+                                  config=config, env=env).stdout)  # fmt: skip
+    assert {i["receipt_no"]: [p["code"] for p in i["problems"]] for i in shown} == {
+        "AI2026-M-0002": ["late", "not_in_summary"],  # its paper copies are logged now
+        "AI2026-P-0001": ["late_revision", "paper_missing", "not_in_summary"],  # the same unit's other project
+    }
     r = run_intake("decide", "AI2026-M-0002", "accept-late", "--reason", "Date 头早于截止时间", "--user", "王莹",
                    config=config, env=env)  # fmt: skip
     assert r.returncode == 0, r.stderr
