@@ -174,8 +174,8 @@ def test_a_polled_season_becomes_checked_applications_and_exports(
     # Room 213 logs the late applicant's two paper copies (on time): only `late` and the district's missing
     # 汇总表 (a warning) remain. Staff accept the late one: status follows, the problems stay.
     late_app = b["D-model"]
-    r = run_intake("paper", "add", "--org", late_app.applicant.org, "--project", late_app.project, "--direction", "模型",
-                   "--copies", "2", "--received-at", "2026/7/7 16:30", "--user", "饶丽君",
+    r = run_intake("paper", "add", "--org", late_app.applicant.org, "--project", late_app.project,
+                   "--direction", "模型", "--copies", "2", "--received-at", "2026/7/7 16:30", "--user", "饶丽君",
                    config=config, env=env)  # fmt: skip
     assert r.returncode == 0, r.stderr
     shown = json.loads(run_intake("applications", "--search", late_app.applicant.org, "--format", "json",
