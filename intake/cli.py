@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,9 +33,21 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+# C0 and C1 control characters but tab and newline: what a terminal would act on.
+_TERMINAL_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class SafeConsole(Console):
+    """A console for text that came by email (subjects, names, file names, form fields): the escape sequences
+    it may carry (retitling the terminal, rewriting what is on screen, links) are shown as �, never acted on."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Any:
+        return super().render_str(_TERMINAL_CONTROL.sub("\ufffd", text), **kwargs)
+
+
 # soft_wrap: "file: reason" lines stay one line whatever the terminal width (grep, logs).
-err = Console(stderr=True, soft_wrap=True)
-out = Console()
+err = SafeConsole(stderr=True, soft_wrap=True)
+out = SafeConsole()
 
 ConfigOpt = Annotated[
     Path,

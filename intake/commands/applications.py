@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from intake.cli import REJECTED, USAGE, ConfigOpt, DbOpt, Fail, Fmt, _context, app, err, out
+from intake.cli import REJECTED, USAGE, ConfigOpt, DbOpt, Fail, Fmt, SafeConsole, _context, app, err, out
 from intake.config import Config
 
 FORM_TYPES = ("scenario", "model", "platform", "terminal")
@@ -175,7 +174,7 @@ def _print_list(snap: Any, apps: list[Any], cfg: Config) -> None:
             problems,
         )
     # Piped into a file or a pager: no terminal width to fit, so do not squeeze the Chinese columns.
-    (out if out.is_terminal else Console(width=240)).print(t)
+    (out if out.is_terminal else SafeConsole(width=240)).print(t)
     err.print(f"{len(apps)} application(s)", markup=False)
 
 

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session
 
-from intake.cli import REJECTED, USAGE, ConfigOpt, DbOpt, Fail, Fmt, _context, app, err, out
+from intake.cli import REJECTED, USAGE, ConfigOpt, DbOpt, Fail, Fmt, SafeConsole, _context, app, err, out
 from intake.config import Config
 
 
@@ -71,7 +70,7 @@ def _print_table(t: Table) -> None:
     if out.is_terminal:
         out.print(t)
     else:
-        Console(width=240).print(t)
+        SafeConsole(width=240).print(t)
 
 
 def _local(dt: datetime | None, cfg: Config) -> str:
