@@ -1,0 +1,1 @@
+"""Benchmarks and the season rehearsal (run as scripts; see README)."""
