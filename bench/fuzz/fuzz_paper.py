@@ -1,4 +1,8 @@
-"""libFuzzer/atheris harness: the paper-log import reads any .xlsx/.csv without raising; bad cells name row+column."""
+"""libFuzzer/atheris harness: the paper-log import reads any .xlsx/.csv without raising; bad cells name row+column.
+
+An input starting with "<" is a worksheet's XML, packed into a real workbook here (mutating deflated bytes
+would only ever test the zip reader); "PK" is a whole .xlsx; anything else is a .csv.
+"""
 
 from __future__ import annotations
 
@@ -23,15 +27,38 @@ _TMP = Path(tempfile.mkdtemp(prefix="fuzz-paper-", dir="/dev/shm" if os.path.isd
 
 
 def _load() -> None:
-    import openpyxl  # noqa: F401  (imported lazily by review.paper: instrument it here)
+    import io
+    import zipfile
+
+    import openpyxl  # imported lazily by review.paper: instrument it here
 
     from review import paper
 
     T["paper"] = paper
+    wb = openpyxl.Workbook()
+    wb.worksheets[0].append(list(paper.HEADINGS))
+    buf = io.BytesIO()
+    wb.save(buf)
+    zf = zipfile.ZipFile(buf)
+    T["parts"] = {n: zf.read(n) for n in zf.namelist()}
+
+
+def as_xlsx(sheet_xml: bytes) -> bytes:
+    """A workbook whose first worksheet is `sheet_xml` (stored, so the bytes reach the XML parsers as they are)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, body in T["parts"].items():
+            zf.writestr(name, sheet_xml if name == "xl/worksheets/sheet1.xml" else body)
+    return buf.getvalue()
 
 
 def one_input(data: bytes) -> None:
     paper = T["paper"]
+    if data[:1] == b"<":
+        data = as_xlsx(data)
     path = _TMP / ("log.xlsx" if data[:2] == b"PK" else "log.csv")
     path.write_bytes(data)
     res = paper.read_log(path, tz=TZ, deadline=DEADLINE)

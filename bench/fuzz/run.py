@@ -79,12 +79,12 @@ def main() -> int:
                 f"-max_len={MAX_LEN[t]}", f"-artifact_prefix={crash_dir}/", "-print_final_stats=1",
                 "-reload=0", str(work_dir), str(seed_dir),
             ]  # fmt: skip
-            proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.STDOUT, env=env, text=True,
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
                                     errors="replace", cwd=ROOT)  # fmt: skip
-            assert proc.stderr is not None
+            assert proc.stdout is not None
             run_execs = 0
             tail: list[str] = []
-            for line in proc.stderr:
+            for line in proc.stdout:
                 log.write(line)
                 tail = ([*tail, line])[-40:]
                 m = _STATUS.search(line)

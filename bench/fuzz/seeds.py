@@ -206,14 +206,22 @@ def paper_seeds() -> Iterator[tuple[str, bytes]]:
     out = io.BytesIO()
     wb.save(out)
     yield "log.xlsx", out.getvalue()
+    _xlsx_files = [("template", template_bytes()), ("log", out.getvalue())]
     try:
         from tests.test_paper import bad_log, real_log
 
         with tempfile.TemporaryDirectory() as tmp:
-            yield "real_log.xlsx", real_log(Path(tmp) / "real.xlsx").read_bytes()
-            yield "bad_log.xlsx", bad_log(Path(tmp) / "bad.xlsx").read_bytes()
+            _xlsx_files.append(("real_log", real_log(Path(tmp) / "real.xlsx").read_bytes()))
+            _xlsx_files.append(("bad_log", bad_log(Path(tmp) / "bad.xlsx").read_bytes()))
+            yield from ((f"{n}.xlsx", d) for n, d in _xlsx_files[-2:])
     except Exception as exc:
         print(f"seeds: no test_paper logs ({exc})", file=sys.stderr)
+    # Worksheet XML seeds (fuzz_paper.py packs an input starting with "<" into a workbook).
+    for name, data in _xlsx_files:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for member in zf.namelist():
+                if member.startswith("xl/worksheets/sheet"):
+                    yield f"{name}.{member.rsplit('/', 1)[-1]}", zf.read(member)
 
 
 SEEDS: dict[str, Callable[[], Iterator[tuple[str, bytes]]]] = {
