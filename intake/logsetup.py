@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -28,6 +29,10 @@ def setup_logging(cfg: LoggingConfig, *, verbose: bool = False) -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     handler: logging.Handler
+    if cfg.file:
+        # The log names applicants (addresses, file names): a new file is for the service account only; an
+        # existing one keeps the mode its administrator gave it (a log group, logrotate's create mode).
+        os.close(os.open(cfg.file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
     handler = logging.FileHandler(cfg.file, encoding="utf-8") if cfg.file else logging.StreamHandler(sys.stderr)
     if cfg.format == "json":
         handler.setFormatter(JsonFormatter())

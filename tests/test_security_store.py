@@ -56,3 +56,28 @@ def test_an_existing_database_open_to_others_is_tightened(tmp_path: Path) -> Non
             assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
     finally:
         engine.dispose()
+
+
+def test_a_new_log_file_is_private(tmp_path: Path) -> None:
+    import logging
+
+    from intake.config import LoggingConfig
+    from intake.logsetup import setup_logging
+
+    log_file = tmp_path / "intake.log"
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    old = os.umask(0o022)
+    try:
+        setup_logging(LoggingConfig(file=str(log_file)))
+        logging.getLogger("intake.test").warning("ack for message 1: pending to applicant@example.cn")
+    finally:
+        os.umask(old)
+        for h in list(root.handlers):
+            root.removeHandler(h)
+            h.close()
+        for h in before[0]:
+            root.addHandler(h)
+        root.setLevel(before[1])
+    assert _mode(log_file) == 0o600
+    assert "applicant@example.cn" in log_file.read_text(encoding="utf-8")
