@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -17,6 +19,8 @@ from dashboard.security import COOKIE, SessionData, Sessions, is_https, session_
 from dashboard.web import HERE, DashState, make_templates, render
 from intake.pipeline import Services
 from store.users_models import DashboardUser
+
+log = logging.getLogger(__name__)
 
 # Reachable without logging in: the login form and the stylesheet and scripts it needs.
 PUBLIC = ("/login", "/static/")
@@ -50,7 +54,12 @@ def create_app(services: Services, daemon: Any = None) -> FastAPI:
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
-        return await _guard(request, call_next)
+        try:
+            return await _guard(request, call_next)
+        except (OperationalError, DBAPIError) as e:
+            # The database is restarting or locked: a page saying so, one log line, no traceback.
+            log.warning("dashboard: database unavailable for %s: %s", request.url.path, str(e).splitlines()[0])
+            return _unavailable(request)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -154,6 +163,16 @@ def _security_headers(response: Response, path: str) -> None:
     if not path.startswith("/static/"):
         # Applications, files and mail are personal data: not kept in shared caches or the back-forward cache.
         h["Cache-Control"] = "no-store"
+
+
+def _unavailable(request: Request) -> Response:
+    from fastapi.responses import HTMLResponse
+
+    text = "数据库暂时不可用，请稍后刷新重试。"
+    if request.headers.get("hx-request"):
+        return HTMLResponse(f'<p class="error">{text}</p>', status_code=503, headers={"Retry-After": "5"})
+    page = f"<!doctype html><meta charset=utf-8><title>暂时不可用</title><p>{text}</p>"
+    return HTMLResponse(page, status_code=503, headers={"Retry-After": "5"})
 
 
 def _error_page(request: Request, status: int, detail: str) -> Response:
