@@ -79,6 +79,8 @@ def main() -> int:
                 f"-max_len={MAX_LEN[t]}", f"-artifact_prefix={crash_dir}/", "-print_final_stats=1",
                 "-reload=0", str(work_dir), str(seed_dir),
             ]  # fmt: skip
+            if (HERE / "dicts" / f"{t}.dict").exists():
+                cmd.insert(2, f"-dict={HERE / 'dicts' / f'{t}.dict'}")
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
                                     errors="replace", cwd=ROOT)  # fmt: skip
             assert proc.stdout is not None
