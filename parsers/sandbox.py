@@ -30,9 +30,32 @@ def _set_limits(memory_limit_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def _worker_main(conn: Connection, options: ParseOptions) -> None:
+def _die_with_daemon(daemon_pid: int) -> None:
+    """Exit when the daemon that started this worker is gone, even in the middle of a document.
+
+    The worker's parent is multiprocessing's forkserver, which can outlive a SIGKILLed daemon, so neither
+    a parent-death signal nor a closed pipe (noticed only when the answer is sent) stops a long OCR run: a
+    watchdog thread looks for the daemon's process once a second.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(daemon_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="intake-parser-watchdog", daemon=True).start()
+
+
+def _worker_main(conn: Connection, options: ParseOptions, daemon_pid: int = 0) -> None:
     """Child process loop: receive (data, filename), answer a ParsedDocument; None ends the loop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon's Ctrl-C is for the parent to handle
+    if daemon_pid:
+        _die_with_daemon(daemon_pid)
     _set_limits(options.memory_limit_mb)
     # Import the heavy libraries before the first document so its time limit is spent on the document.
     import parsers.pdf  # noqa: F401
@@ -54,12 +77,16 @@ def _worker_main(conn: Connection, options: ParseOptions) -> None:
             conn.send(result)
         except MemoryError:
             conn.send(unreadable_document(data, filename, "exceeded memory limit"))
+        except (BrokenPipeError, EOFError, OSError):
+            return  # the daemon is gone (killed mid-parse): nobody is waiting for the answer
 
 
 class _Worker:
     def __init__(self, ctx: Any, options: ParseOptions) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, options), daemon=True, name="intake-parser")
+        self.proc = ctx.Process(
+            target=_worker_main, args=(child, options, os.getpid()), daemon=True, name="intake-parser"
+        )
         self.proc.start()
         child.close()
         self.tasks = 0
@@ -105,9 +132,7 @@ class ParserPool:
     killed by a signal (native libraries abort on allocation failure).
     """
 
-    def __init__(
-        self, options: ParseOptions | None = None, workers: int = 1, *, start_method: str = "forkserver"
-    ):
+    def __init__(self, options: ParseOptions | None = None, workers: int = 1, *, start_method: str = "forkserver"):
         self.options = options or ParseOptions()
         methods = mp.get_all_start_methods()
         self._ctx = mp.get_context(start_method if start_method in methods else "spawn")

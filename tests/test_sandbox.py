@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from parsers.documents import ParseOptions
@@ -55,3 +58,48 @@ def test_memory_limit() -> None:
 def test_in_process_parser() -> None:
     with InProcessParser(ParseOptions(ocr=False)) as p:
         assert p.parse(b"", "e.pdf").unreadable
+
+
+def test_workers_do_not_outlive_a_killed_daemon(tmp_path: Path) -> None:
+    """A daemon SIGKILLed mid-parse leaves no parser worker behind, and none prints a traceback."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "daemon.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+        from parsers.documents import ParseOptions
+        from parsers.sandbox import ParserPool
+        from tests import scangen
+        if __name__ == "__main__":
+            pool = ParserPool(ParseOptions(time_limit_s=120, ocr=True), workers=1)
+            print(" ".join(str(w.proc.pid) for w in pool._all), flush=True)
+            from PIL import Image
+            import io
+            pages = [Image.open(io.BytesIO(scangen.license_image(f"武汉测试{{i}}科技有限公司", "91420100MA4KX1234X",
+                                                              seed=i))) for i in range(8)]
+            big = scangen.images_to_pdf(pages)
+            print("parsing", flush=True)
+            pool.parse(big, "scan.pdf")  # seconds of OCR: killed in the middle of it
+    """)
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = int(proc.stdout.readline().split()[0])  # type: ignore[union-attr]
+    assert proc.stdout.readline().strip() == "parsing"  # type: ignore[union-attr]
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # Without a parent the worker must stop at once, not finish its OCR first (that takes seconds more).
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and Path(f"/proc/{worker}").exists():
+        status = Path(f"/proc/{worker}/status").read_text() if Path(f"/proc/{worker}/status").exists() else ""
+        if "zombie" in status:
+            break
+        time.sleep(0.2)
+    alive = Path(f"/proc/{worker}/status").exists() and "zombie" not in Path(f"/proc/{worker}/status").read_text()
+    assert not alive, "the parser worker outlived its daemon"
+    assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
