@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import html as html_lib
 import re
 import urllib.parse
@@ -139,10 +140,62 @@ class _Flattener(HTMLParser):
             self.out.append(data)
 
 
+# How far a tag's closing ">" (a comment's "-->") may be from its "<" before the "<" is taken as text.
+_TAG_REACH = 8192
+_SECTION_CLOSE = re.compile(r"]\s*]\s*>")
+_MS_SECTION_CLOSE = re.compile(r"]\s*>")
+_SECTION_NAME = re.compile(r"[a-zA-Z][-_.a-zA-Z0-9]*")
+_CDATA_LIKE = frozenset({"temp", "cdata", "ignore", "include", "rcdata"})
+
+
+def _defuse_unclosed(html: str) -> str:
+    """Escape each "<" that no ">" closes within _TAG_REACH characters (nor "-->" / "]]>" / "]>" what needs them).
+
+    html.parser (CPython 3.11) rescans to the end of the input for every start tag or comment it cannot
+    close, so 30,000 unclosed `<a href=` in a 1.6 MB body took minutes. Escaped, such a "<" is text, which
+    is what a browser shows for it too.
+    """
+    if "<" not in html:
+        return html
+    closes = [m.start() for m in re.finditer(">", html)]
+    # What html.parser looks for to end a comment, a CDATA-like marked section, an MS Office one (<![if …]>).
+    enders = {
+        "<!--": [m.start() for m in re.finditer("-->", html)],
+        "]]": [m.start() for m in _SECTION_CLOSE.finditer(html)],
+        "]": [m.start() for m in _MS_SECTION_CLOSE.finditer(html)],
+    }
+    out: list[str] = []
+    last = 0
+    for m in re.finditer("<", html):
+        i = m.start()
+        k = bisect.bisect_right(closes, i)
+        unclosed = k == len(closes) or closes[k] - i > _TAG_REACH
+        kind = None
+        if not unclosed and html.startswith("<!", i):
+            if html.startswith("<!--", i):
+                kind = "<!--"
+            elif html.startswith("<![", i):
+                name = _SECTION_NAME.match(html, i + 3)
+                section = name.group(0).lower() if name else ""
+                kind = "]]" if section in _CDATA_LIKE else "]" if section in ("if", "else", "endif") else None
+        if kind is not None:
+            ends = enders[kind]
+            c = bisect.bisect_left(ends, i + 3)
+            unclosed = c == len(ends) or ends[c] - i > _TAG_REACH
+        if unclosed:
+            out.append(html[last:i])
+            out.append("&lt;")
+            last = i + 1
+    if not out:
+        return html
+    out.append(html[last:])
+    return "".join(out)
+
+
 def html_to_text(html: str) -> str:
     parser = _Flattener()
     try:
-        parser.feed(html)
+        parser.feed(_defuse_unclosed(html))
         parser.close()
     except (AssertionError, ValueError):  # html.parser's rare internal assertions on garbage
         pass

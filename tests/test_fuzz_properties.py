@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from parsers.archives import ArchiveLimits, ArchiveResult, read_archive
+from parsers.cloudlinks import html_to_text
 from parsers.documents import ParseOptions, parse_document
 from parsers.images import ImageError, load_image
 from parsers.mail import MessageParseError, parse_message
@@ -1286,3 +1287,23 @@ def test_regression_tens_of_thousands_of_encoded_words_on_one_line_parse_in_line
     # Ordinary mail still goes through mail-parser.
     normal = check_message(mailgen.qq_split_encoded_words()[0])
     assert normal is not None and not any("mail-parser skipped" in d for d in normal.defects)
+
+
+def test_regression_html_bodies_with_thousands_of_unclosed_tags_parse_in_linear_time() -> None:
+    # parsers.cloudlinks flattens HTML bodies with html.parser, which (CPython 3.11) rescans to the end of the
+    # input for every start tag, comment or CDATA section it cannot close: 30,000 unclosed `<a href=` in a
+    # 1.6 MB body took minutes, and each kind of construct alone was quadratic.
+    link = mailgen.qq_cloud()[0]
+    for junk in ('<a href="https://mail.qq.com/cgi-bin/ftnExs_download?', "<![CDATA[ x >", "<!-- x >", "<![if x >"):
+        body = (junk * 30_000).encode()
+        raw = (
+            b"From: a@example.com\r\nTo: whaicj@126.com\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: text/html; charset=utf-8\r\n\r\n" + body
+        )
+        msg, took = _timed_parse(raw)
+        assert took < 5, f"{took:.1f} s for 30,000 × {junk!r}"
+        assert msg.html
+    # What the HTML flattening is for still works: the QQ 超大附件 links are found, Office sections are not text.
+    found = check_message(link)
+    assert found is not None and found.cloud_links
+    assert html_to_text("<p>a<![if !supportLists]>x<![endif]>b<!-- c -->d</p>").strip() == "axbd"
