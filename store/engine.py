@@ -93,6 +93,16 @@ def private_sqlite_file(path: Path) -> None:
     os.close(fd)
 
 
+# Schema objects made by hand in migrations (the search index: an FTS5 table and its shadow tables, trigram
+# indexes) that no model declares: alembic's comparisons leave them alone.
+HAND_MADE = ("document_fts", "ix_document_text_trgm", "ix_document_filename_trgm")
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """alembic `include_name`: skip the hand-made search objects."""
+    return not (name or "").startswith(HAND_MADE)
+
+
 def head_revisions() -> set[str]:
     """Revisions no other revision builds on, read from the revision files without loading alembic.
 

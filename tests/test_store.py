@@ -39,7 +39,9 @@ def test_models_match_the_migrated_schema(db_url: str) -> None:
     engine = make_engine(db_url)
     migrate(engine)
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        from store.engine import include_name
+
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name})
         diff = compare_metadata(ctx, SQLModel.metadata)
     engine.dispose()
     assert diff == [], f"models and migrations differ: {diff}"

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store.engine import include_name
 
 target_metadata = SQLModel.metadata
 connection = context.config.attributes.get("connection")
@@ -18,6 +19,7 @@ context.configure(
     # SQLite cannot ALTER most things: batch mode recreates tables instead.
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=include_name,
 )
 with context.begin_transaction():
     context.run_migrations()
