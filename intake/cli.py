@@ -125,8 +125,26 @@ def _report_quarantined(services: Services, ids: list[int]) -> None:
 # -- commands ---------------------------------------------------------------------------------------
 
 
+class Role(StrEnum):
+    all = "all"
+    poller = "poller"
+    worker = "worker"
+
+
 @app.command()
-def run(config: ConfigOpt = Path("config.toml"), db: DbOpt = None, verbose: VerboseOpt = False) -> None:
+def run(
+    config: ConfigOpt = Path("config.toml"),
+    db: DbOpt = None,
+    verbose: VerboseOpt = False,
+    role: Annotated[
+        Role,
+        typer.Option(
+            "--role",
+            help="all: everything; poller: fetch and archive only; worker: process and acknowledge only "
+            "(several of each may share one PostgreSQL database).",
+        ),
+    ] = Role.all,
+) -> None:
     """The daemon: scheduled polls (and IDLE), processing, acks, dashboard; stops on SIGTERM/SIGINT."""
     import threading
 
@@ -137,15 +155,20 @@ def run(config: ConfigOpt = Path("config.toml"), db: DbOpt = None, verbose: Verb
     install_signal_handlers(stop)
     with _context(config, db, verbose) as (services, stages):
         cfg = services.config
-        password = cfg.secret(cfg.mailbox.password_env) if cfg.mailbox.enabled else None
-        daemon = Daemon(services, stages, password, jobs=_jobs(services), stop_event=stop)
-        err.print(
-            f"intake {__version__}: polling {cfg.mailbox.username}@{cfg.mailbox.host}/{cfg.mailbox.folder} "
-            f"every {cfg.mailbox.poll_interval}",
-            markup=False,
-            highlight=False,
+        polls = role != Role.worker and cfg.mailbox.enabled
+        password = cfg.secret(cfg.mailbox.password_env) if polls else None
+        daemon = Daemon(
+            services,
+            stages,
+            password,
+            jobs=_jobs(services) if role != Role.poller else [],
+            stop_event=stop,
+            process=role != Role.poller,
         )
-        daemon.run_forever(_dashboard_server(services, daemon))
+        what = (f"polling {cfg.mailbox.username}@{cfg.mailbox.host}/{cfg.mailbox.folder} every "
+                f"{cfg.mailbox.poll_interval}") if polls else "processing what pollers archive"  # fmt: skip
+        err.print(f"intake {__version__} ({role.value}): {what}", markup=False, highlight=False)
+        daemon.run_forever(_dashboard_server(services, daemon) if role == Role.all else None)
 
 
 def _jobs(services: Services) -> list[Any]:

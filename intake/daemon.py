@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 # The first retry after a failed poll comes this soon; each further failure doubles it up to
 # [mailbox] backoff_max, so a short outage is bridged quickly and a long one is not hammered.
 FIRST_RETRY = 5.0
+# How often a worker-only daemon (no mailbox of its own) looks for messages the pollers archived.
+WORKER_INTERVAL = 3.0
 
 
 class JobError(Exception):
@@ -105,9 +107,12 @@ class Daemon:
         password: str | None,
         jobs: list[Job] | None = None,
         stop_event: threading.Event | None = None,
+        process: bool = True,
     ) -> None:
         self.services = services
-        self.stages = stages
+        # A poller-only daemon archives and records; worker daemons (or `intake run` on another host) process.
+        self.stages = stages if process else []
+        self.process = process
         self.password = password
         self.jobs = jobs or []
         self.stop_event = stop_event or threading.Event()
@@ -135,13 +140,16 @@ class Daemon:
             self._cycle_lock.release()
 
     def _cycle_once(self) -> None:
-        from intake.cycle import run_cycle
+        from intake.cycle import CycleResult, run_cycle
 
         mb = self.services.config.mailbox
         self.health.last_cycle_at = datetime.now(UTC)
         poller = Poller(self.services, self.password) if mb.enabled and self.password is not None else None
         try:
-            cyc = run_cycle(self.services, self.stages, poller, should_stop=self.stop_event.is_set)
+            if self.process:
+                cyc = run_cycle(self.services, self.stages, poller, should_stop=self.stop_event.is_set)
+            else:
+                cyc = CycleResult(poll=poller.poll(should_stop=self.stop_event.is_set) if poller else None)
             res = cyc.poll
             if res is not None:
                 if res.skipped:
@@ -165,12 +173,12 @@ class Daemon:
             self._failed(str(e))
         except (ArchiveError, TransientError, OperationalError, DBAPIError) as e:
             # The disk or the database is out for a while: expected in a season, retried with backoff.
-            self._failed(f"{type(e).__name__}: {e}".splitlines()[0])
+            self._failed(f"{type(e).__name__}: {e}".splitlines()[0], what="storage")
         except Exception as e:  # the daemon must outlive a bug: logged with its traceback, then retried
             log.exception("cycle failed")
             self._failed(f"{type(e).__name__}: {e}")
 
-    def _failed(self, error: str, *, auth: bool = False) -> None:
+    def _failed(self, error: str, *, auth: bool = False, what: str = "mailbox") -> None:
         self.health.consecutive_failures += 1
         self.health.last_error = error
         n = self.health.consecutive_failures
@@ -179,7 +187,7 @@ class Daemon:
         if auth:
             # A wrong 授权码 will not fix itself in seconds; do not get the account locked.
             delay = cap
-        log.warning("mailbox error (%d in a row), retry in %.0f s: %s", n, delay, error)
+        log.warning("%s error (%d in a row), retry in %.0f s: %s", what, n, delay, error)
         self.trigger(delay)
 
     def trigger(self, delay: float = 0.0) -> None:
@@ -230,13 +238,11 @@ class Daemon:
         cfg = self.services.config
         sched = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
         self._scheduler = sched
-        sched.add_job(
-            self.cycle,
-            "interval",
-            seconds=cfg.mailbox.poll_interval.total_seconds(),
-            id="cycle",
-            next_run_time=datetime.now(UTC),
-        )
+        # A worker without a mailbox looks for archived messages often: that is only a database query.
+        every = cfg.mailbox.poll_interval.total_seconds()
+        if self.password is None and self.process:
+            every = min(every, WORKER_INTERVAL)
+        sched.add_job(self.cycle, "interval", seconds=every, id="cycle", next_run_time=datetime.now(UTC))
         for job in self.jobs:
             sched.add_job(
                 self._guard(job),
@@ -257,10 +263,12 @@ class Daemon:
             try:
                 job.fn()
                 self.health.jobs[job.name] = "ok"
-            except JobError as e:
-                # An outage repeats every run: one line each, no traceback to bury the log.
-                log.warning("job %s: %s", job.name, e)
-                self.health.jobs[job.name] = str(e)
+            except (JobError, ArchiveError, OperationalError, DBAPIError) as e:
+                # An outage (its server, the database, the disk) repeats every run: one line each, no
+                # traceback to bury the log.
+                text = str(e).splitlines()[0] if str(e) else type(e).__name__
+                log.warning("job %s: %s", job.name, text)
+                self.health.jobs[job.name] = text
             except Exception as e:
                 log.exception("job %s failed", job.name)
                 self.health.jobs[job.name] = f"{type(e).__name__}: {e}"

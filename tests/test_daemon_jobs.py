@@ -36,3 +36,20 @@ def test_job_failures_are_reported_by_kind(tmp_path: Path, caplog: pytest.LogCap
     assert (outage_log.levelname, outage_log.exc_info) == ("WARNING", None)
     assert outage_log.getMessage() == "job acks: smtp.126.com:465 unreachable: connection refused"
     assert bug_log.levelname == "ERROR" and bug_log.exc_info is not None
+
+
+def test_a_database_outage_in_a_job_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    services = build_services(load_config(write_config(tmp_path)))
+
+    def database_down() -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused\nIs the server running?"))
+
+    daemon = Daemon(services, [], None, jobs=[Job("acks", timedelta(seconds=30), database_down)])
+    with caplog.at_level(logging.WARNING, logger="intake.daemon"):
+        daemon._guard(daemon.jobs[0])()
+    services.engine.dispose()
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert record.getMessage().startswith("job acks: (builtins.Exception) connection refused")

@@ -35,6 +35,8 @@ FAULTS = ("kill_daemon", "dovecot_restart", "cut_fetch", "smtp_outage", "databas
 class Options:
     db: str = "sqlite"  # sqlite | postgresql
     daemons: int = 1
+    # `intake run --role` of each daemon; empty: `daemons` daemons of role "all".
+    roles: tuple[str, ...] = ()
     play_seconds: float = 90.0  # how long the season is played into the mailbox
     settle_seconds: float = 240.0  # after the last message: time allowed to finish everything
     faults: tuple[str, ...] = FAULTS
@@ -81,6 +83,7 @@ class Rehearsal:
         self.work = Path(options.workdir or tempfile.mkdtemp(prefix="rehearsal-"))
         os.chmod(self.work, 0o755)
         self.report = Report()
+        self.roles = list(options.roles or ("all",) * options.daemons)
         self.daemons: list[subprocess.Popen[bytes]] = []
         self.daemon_logs: list[Path] = []
         self.stop = threading.Event()
@@ -204,7 +207,7 @@ level = "INFO"
             self.daemon_logs.append(log)
         fh = log.open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "intake.cli", "run", "--config", str(self.config)],
+            [sys.executable, "-m", "intake.cli", "run", "--role", self.roles[index], "--config", str(self.config)],
             env=self.env,
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -377,7 +380,7 @@ level = "INFO"
     def run(self) -> Report:
         self.setup()
         try:
-            for i in range(self.o.daemons):
+            for i in range(len(self.roles)):
                 self.start_daemon(i)
             self.start_dashboard()
             # The staff session and the clock start once the dashboard answers (start-up is not an outage).
@@ -394,7 +397,7 @@ level = "INFO"
                 t.start()
             self.say(
                 f"playing {len(self.season.messages)} messages over {self.o.play_seconds:.0f} s "
-                f"({self.o.db}, {self.o.daemons} daemon(s), faults: {', '.join(self.o.faults) or 'none'})"
+                f"({self.o.db}, daemons: {', '.join(self.roles)}; faults: {', '.join(self.o.faults) or 'none'})"
             )
             self.play()
             threads[2].join()

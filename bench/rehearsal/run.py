@@ -23,6 +23,7 @@ def main() -> int:
     ap.add_argument("--scans", type=int, default=1, help="of which stamped scans (OCR)")
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--daemons", type=int, default=1, help="intake run processes (2+ needs PostgreSQL)")
+    ap.add_argument("--roles", default="", help="roles of the daemons instead, e.g. all,poller,worker")
     ap.add_argument("--play", type=float, default=90, help="seconds over which the season is played")
     ap.add_argument("--settle", type=float, default=240, help="seconds allowed to finish afterwards")
     ap.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated subset of {','.join(FAULTS)}")
@@ -30,7 +31,8 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, data) for inspection")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     args = ap.parse_args()
-    if args.daemons > 1 and args.db != "postgresql":
+    roles = tuple(r for r in args.roles.split(",") if r)
+    if (args.daemons > 1 or len(roles) > 1) and args.db != "postgresql":
         ap.error("several daemons share one database: use --db postgresql")
     t = time.monotonic()
     print(f"building a season of {args.apps} applications ...", file=sys.stderr)
@@ -40,6 +42,7 @@ def main() -> int:
     opts = Options(
         db=args.db,
         daemons=args.daemons,
+        roles=roles,
         play_seconds=args.play,
         settle_seconds=args.settle,
         faults=faults,
