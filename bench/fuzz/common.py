@@ -109,6 +109,8 @@ def run(target: str, one_input: Callable[[bytes], None], limit: float, instrumen
     ban_network()
     dog = Watchdog(float(os.environ.get("FUZZ_HANG_S", limit)))
 
+    slow = float(os.environ.get("FUZZ_SLOW_S", 2.0))
+
     def test(data: bytes) -> None:
         t0 = time.monotonic()
         try:
@@ -120,6 +122,11 @@ def run(target: str, one_input: Callable[[bytes], None], limit: float, instrumen
                 save_finding(target, "hang", data, f"{exc}\n{traceback.format_exc()}")
         finally:
             dog.stop()
+        took = time.monotonic() - t0
+        if slow <= took < dog.limit * 0.9:
+            # Inputs are small (-max_len): one this slow points at superlinear work, which bigger input turns
+            # into a hang.
+            save_finding(target, "slow", data, f"{took:.2f} s for {len(data)} bytes")
 
     atheris.Setup(sys.argv, test)
     atheris.Fuzz()

@@ -67,6 +67,7 @@ def main() -> int:
     cov_first: int | None = None
     cov_last = ft_last = 0
     peak_rss = 0
+    slowest = 0
     coverage: list[tuple[float, int]] = []
     stops: list[str] = []
     env = dict(os.environ, FUZZ_HANG_S=str(hang), PYTHONPATH=str(ROOT))
@@ -99,6 +100,8 @@ def main() -> int:
                     coverage.append((round(time.monotonic() - start, 1), cov))
                 elif line.startswith("stat::number_of_executed_units:"):
                     run_execs = int(line.split(":")[-1])
+                elif line.startswith("stat::slowest_unit_time_sec:"):
+                    slowest = max(slowest, int(line.split(":")[-1]))
             code = proc.wait()
             execs += run_execs
             if code != 0:
@@ -141,6 +144,7 @@ def main() -> int:
         "peak_rss_sampled_mb": peak_rss,
         "peak_rss_exact_mb": children,
         "hang_limit_s": hang,
+        "slowest_unit_s": slowest,
         "log": str(log_path),
     }
     print(json.dumps(summary, ensure_ascii=False, indent=2))
