@@ -18,11 +18,18 @@ from intake.cli import REJECTED, USAGE, ConfigOpt, DbOpt, Fail, Fmt, SafeConsole
 from intake.config import Config
 
 
+def _paper_section(session: Session, apps: Any) -> Any:
+    # Reconciliation (numpy, rapidfuzz matrices) is loaded when an export asks for it, not by every command.
+    from review.reconcile import export_section
+
+    return export_section(session, apps)
+
+
 def _install_hooks() -> None:
     # The CLI loads this module at start-up: `intake export` (and the daemon) get the `paper` section.
-    from review.reconcile import register_export_section
+    from review.exports import register_section
 
-    register_export_section()
+    register_section("paper", _paper_section)
 
 
 _install_hooks()
