@@ -51,6 +51,16 @@ LONG = (
 )
 
 
+@pytest.fixture(autouse=True)
+def no_section_hooks() -> Iterator[None]:
+    # These tests are about review/ alone: hooks that CLI modules registered earlier in the run are set aside.
+    saved = dict(exports._SECTION_HOOKS)
+    exports._SECTION_HOOKS.clear()
+    yield
+    exports._SECTION_HOOKS.clear()
+    exports._SECTION_HOOKS.update(saved)
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     e = make_engine(db_url)
