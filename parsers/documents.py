@@ -9,6 +9,7 @@ import shutil
 import time
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,22 +249,43 @@ def _parse_xls(doc: ParsedDocument, data: bytes, ext: str, opts: ParseOptions) -
     _parse_xlsx(doc, out)
 
 
+# What a damaged package raises while it is read: a bad zip directory, a broken deflate stream, a lying header
+# offset, an encrypted or unknown compression method, a truncated member.
+_DAMAGED_ZIP = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError, NotImplementedError)
+
+
+def _declares_entities(fh: Any) -> bool:
+    """True when an XML part has a DOCTYPE; read only up to its root element (the DTD must come before it),
+    in whatever encoding the part declares, however long the comments in front of it are."""
+    from lxml import etree
+
+    parser = etree.XMLPullParser(events=("start",), resolve_entities=False, load_dtd=False, no_network=True)
+    try:
+        while chunk := fh.read(64 * 1024):
+            parser.feed(chunk)
+            for _event, el in parser.read_events():
+                info = el.getroottree().docinfo
+                return bool(info.doctype) or info.internalDTD is not None
+    except etree.XMLSyntaxError:
+        return False  # not well-formed before its root: openpyxl says why in its words
+    return False
+
+
 def _parse_xlsx(doc: ParsedDocument, data: bytes, max_rows: int = 2000, max_cols: int = 40) -> None:
-    # openpyxl parses with the stdlib expat, which neither fetches external entities nor lets entity
-    # expansion run away (expat's amplification limit); refuse DTDs outright anyway, as a bomb's tell.
+    # openpyxl's parsers (expat, or lxml when installed) expand internal entities; refuse DTDs outright, as a
+    # bomb's tell, before openpyxl sees the package.
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         for info in zf.infolist():
-            if info.filename.endswith((".xml", ".rels")) and info.file_size < 64 * 1024 * 1024:
+            if info.filename.lower().endswith((".xml", ".rels", ".vml")):
                 with zf.open(info) as fh:
-                    head = fh.read(4096)
-                if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-                    _unreadable(
-                        doc, f"XML entity declarations in {info.filename} (possible XML bomb): refused"
-                    )
-                    return
-    except (zipfile.BadZipFile, OSError) as exc:
-        _unreadable(doc, f"damaged .xlsx ({_short(exc)})")
+                    if _declares_entities(fh):
+                        _unreadable(
+                            doc, f"XML entity declarations in {info.filename} (possible XML bomb): refused"
+                        )
+                        return
+    except _DAMAGED_ZIP as exc:
+        _unreadable(doc, f"damaged .xlsx ({type(exc).__name__}: {_short(exc)})")
         return
     import openpyxl
 
@@ -288,6 +310,10 @@ def _parse_xlsx(doc: ParsedDocument, data: bytes, max_rows: int = 2000, max_cols
             blocks.append(ws.title)
             if rows:
                 blocks.append(Table(rows=rows))
+    except _DAMAGED_ZIP as exc:
+        # read_only streams each sheet from the package: damage past the prescan shows up only here.
+        _unreadable(doc, f"damaged .xlsx ({type(exc).__name__}: {_short(exc)})")
+        return
     finally:
         wb.close()
     _set_layout(doc, Layout(blocks=blocks, source="xlsx"))

@@ -805,8 +805,9 @@ def _paragraphs(chars: list[Char], page_w: float, page_h: float, flow: _PageFlow
     prev: list[Char] | None = None
     for line in kept:
         text = _line_text(line)
-        if prev is not None and paras:
-            h = max(c.h for c in prev)
+        # A line drawn with a flat text matrix has zero-height glyph boxes: it joins nothing.
+        h = max(c.h for c in prev) if prev is not None else 0.0
+        if prev is not None and paras and h > 0:
             # Short lines (a centred title, a signature) end where they end, whatever comes next.
             wrapped = _wrapped(prev, line, right) and prev[-1].x1 - prev[0].x0 > (right - left) * 0.6
             close = line[0].top - prev[-1].bottom < 0.9 * h

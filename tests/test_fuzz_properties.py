@@ -1175,11 +1175,7 @@ def test_mutated_paper_sheet_xml_never_raises(xml: bytes, tmp_path: Path) -> Non
     check_paper(_paper_xlsx([_GOOD_ROW], lambda _: xml), ".xlsx", tmp_path)
 
 
-# == found here, not fixed here: parsers/documents.py and parsers/pdf.py had uncommitted changes by another
-# engineer while these were found. Each test states the contract and fails until the owner fixes the bug
-# (strict xfail: a fix makes it pass, and then the marker must go). ==============================================
-
-OWNER_BUG = "BUG reported to the parsers owner, not fixed here (file was being edited): "
+# == regressions: xlsx entities behind a long prolog, damaged xlsx members, zero-height PDF text lines ==========
 
 
 def _xlsx_with_sheet(patch: Callable[[bytes], bytes]) -> bytes:
@@ -1198,11 +1194,6 @@ def _xlsx_with_sheet(patch: Callable[[bytes], bytes]) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OWNER_BUG + "documents._parse_xlsx looks for <!DOCTYPE only in the first 4096 bytes of each part, so a "
-    "5 KB comment before it (or UTF-16) lets openpyxl's expat expand the entity into the document text",
-)
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
 def test_reported_xlsx_attachment_entities_behind_a_long_comment_are_not_expanded(encoding: str) -> None:
     def patch(xml: bytes) -> bytes:
@@ -1216,12 +1207,6 @@ def test_reported_xlsx_attachment_entities_behind_a_long_comment_are_not_expande
     _no_entity_leak(doc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OWNER_BUG + "documents._parse_xlsx's DOCTYPE pre-scan catches only BadZipFile/OSError: a damaged deflate "
-    "stream (zlib.error) or a lying header offset (ValueError: negative seek) ends in the dispatcher's catch-all "
-    "'could not be parsed (error: …)' instead of 'damaged .xlsx (…)'",
-)
 def test_reported_xlsx_attachment_with_a_damaged_member_is_reported_as_a_damaged_xlsx() -> None:
     raw = _xlsx_with_sheet(lambda xml: xml)
     bad = _corrupt_member_stream(raw, "xl/worksheets/sheet1.xml")
@@ -1230,12 +1215,6 @@ def test_reported_xlsx_attachment_with_a_damaged_member_is_reported_as_a_damaged
     assert "could not be parsed" not in doc.problems[0].detail, doc.problems[0].detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=OWNER_BUG + "pdf._paragraphs divides by the previous line's glyph height: a line drawn with a flat text "
-    "matrix (1 0 0 0 x y Tm: zero-height boxes) or far off the page (float32 boxes collapse) makes the whole PDF "
-    "'could not be parsed (ZeroDivisionError)', so a form PDF with such a line is lost",
-)
 def test_reported_pdf_with_a_zero_height_text_line_still_reads() -> None:
     content = (
         b"BT /F1 12 Tf 72 700 Td (First line) Tj ET\n"
