@@ -8,14 +8,13 @@ import hashlib
 import io
 import logging
 import mimetypes
-import multiprocessing as mp
 import re
 import threading
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
+from dashboard.limited import LimitExceeded, run_limited
 from intake.pipeline import Services
 from store.archive import ArchiveError
 
@@ -174,19 +173,6 @@ def document_bytes(services: Services, doc: DocRef) -> bytes:
 # -- previews --------------------------------------------------------------------------------------------------
 
 
-def _render_child(conn: Any, data: bytes, fmt: str, page: int, memory: int) -> None:
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    try:
-        conn.send(("ok", _render(data, fmt, page)))
-    except BaseException as e:  # anything a hostile file provokes is an answer, not a crash
-        conn.send(("error", f"{type(e).__name__}: {e}"[:300]))
-    finally:
-        conn.close()
-
-
 def _render(data: bytes, fmt: str, page: int) -> tuple[bytes, int]:
     """(PNG of the page, number of pages)."""
     from PIL import Image
@@ -228,25 +214,12 @@ def render_preview(data: bytes, fmt: str, page: int) -> tuple[bytes, int]:
 
 
 def _render_limited(data: bytes, fmt: str, page: int) -> tuple[bytes, int]:
-    # forkserver, as the parser pool: forking the threaded web server itself could copy a held lock.
-    ctx = mp.get_context("forkserver")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_render_child, args=(child, data, fmt, page, PREVIEW_MEMORY), daemon=True)
-    proc.start()
-    child.close()
     try:
-        if not parent.poll(PREVIEW_SECONDS):
-            raise FileUnavailable("预览超时")
-        status, value = parent.recv()
-    except EOFError:
-        raise FileUnavailable("预览失败（文件可能已损坏）") from None
-    finally:
-        parent.close()
-        proc.join(1)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-    if status != "ok":
-        raise FileUnavailable(f"无法预览：{value}")
-    png, pages = value
+        png, pages = run_limited(_render, (data, fmt, page), seconds=PREVIEW_SECONDS, memory=PREVIEW_MEMORY)
+    except LimitExceeded as e:
+        if e.reason == "timeout":
+            raise FileUnavailable("预览超时") from None
+        if e.reason == "died":
+            raise FileUnavailable("预览失败（文件可能已损坏）") from None
+        raise FileUnavailable(f"无法预览：{e}") from None
     return png, pages

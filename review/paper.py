@@ -350,6 +350,7 @@ MAX_ROWS = 100_000
 MAX_COLUMNS = 200
 MAX_MERGED_CELLS = 100_000
 MAX_XML_PART = 32 * 1024 * 1024
+MAX_XML_TOTAL = 64 * 1024 * 1024
 
 
 def _screen_xlsx(data: bytes) -> None:
@@ -364,6 +365,9 @@ def _screen_xlsx(data: bytes) -> None:
     except Exception:
         return  # not a readable package: load_workbook says why in its words
     parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+    total = sum(i.file_size for i in infos if i.filename.lower().endswith((".xml", ".rels", ".vml")))
+    if total > MAX_XML_TOTAL:
+        raise PaperError(f"not a paper log: its XML parts unpack to more than {MAX_XML_TOTAL // 2**20} MB")
     for info in infos:
         if not info.filename.lower().endswith((".xml", ".rels", ".vml")):
             continue
@@ -738,9 +742,13 @@ def import_log(
     districts: Sequence[str] = DEFAULT_DISTRICTS,
     replace: bool = False,
     dry_run: bool = False,
+    read: ImportResult | None = None,
 ) -> ImportResult:
-    """Import a paper log file, all or nothing (see the module docstring); flushes, the caller commits."""
-    result = read_log(path, tz=tz, deadline=deadline, districts=districts)
+    """Import a paper log file, all or nothing (see the module docstring); flushes, the caller commits.
+
+    `read`: what read_log already made of this file elsewhere (the dashboard reads uploads in a child
+    process with time and memory limits)."""
+    result = read if read is not None else read_log(path, tz=tz, deadline=deadline, districts=districts)
     if not result.ok or dry_run:
         return result
     keys = [v["import_key"] for v in result.entries]

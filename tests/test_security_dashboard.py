@@ -183,3 +183,79 @@ def test_previews_are_drawn_a_few_at_a_time(monkeypatch: pytest.MonkeyPatch) -> 
     finally:
         for _ in range(taken):
             files.PREVIEW_SLOTS.release()
+
+
+# -- work on uploaded files runs in a limited child (SECURITY.md O1) ------------------------------------------
+
+
+def _sleep_forever() -> None:
+    import time
+
+    time.sleep(3600)
+
+
+def _allocate(n: int) -> int:
+    return len(bytearray(n))
+
+
+def _fail() -> None:
+    raise ValueError("bad cell")
+
+
+def test_limited_children_answer_time_outs_deaths_and_errors_as_values() -> None:
+    from dashboard.limited import LimitExceeded, run_limited
+
+    assert run_limited(_allocate, (1000,), seconds=30, memory=512 * 2**20) == 1000
+    with pytest.raises(LimitExceeded) as e:
+        run_limited(_sleep_forever, (), seconds=1, memory=512 * 2**20)
+    assert e.value.reason == "timeout"
+    # 2 GB in a child limited to 512 MB: the child fails, the caller gets a value.
+    with pytest.raises(LimitExceeded) as e:
+        run_limited(_allocate, (2 * 2**30,), seconds=30, memory=512 * 2**20)
+    assert e.value.reason in ("error", "died") and ("MemoryError" in str(e.value) or e.value.reason == "died")
+    with pytest.raises(LimitExceeded) as e:
+        run_limited(_fail, (), seconds=30, memory=512 * 2**20)
+    assert (e.value.reason, str(e.value)) == ("error", "ValueError: bad cell")
+
+
+def test_an_uploaded_log_that_exhausts_its_reader_is_refused_and_the_dashboard_goes_on(
+    dash: Dash, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from openpyxl import Workbook
+
+    from dashboard.pages import paper
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["接收时间", "申报单位", "项目名称", "方向", "材料类型", "份数", "所在区", "接收人", "备注"])
+    ws.append(["2026-07-06 10:00", "武汉某某科技有限公司", "某项目", "典型应用场景", "申报书", 2, "江岸区", "王五", ""])
+    buf = io.BytesIO()
+    wb.save(buf)
+    # A reader allowed far less memory than openpyxl needs stands in for a spreadsheet built to exhaust it.
+    monkeypatch.setattr(paper, "IMPORT_MEMORY", 64 * 2**20)
+    c = dash.client()
+    token = login(c, "alice")
+    r = c.post("/paper/import", data={"csrf_token": token}, files={"file": ("log.xlsx", buf.getvalue())})
+    assert r.status_code == 422 and "could not be read" in r.text and "未导入" in r.text
+    monkeypatch.setattr(paper, "IMPORT_MEMORY", 1024 * 2**20)
+    upload = {"file": ("log.xlsx", buf.getvalue())}
+    r = c.post("/paper/import", data={"csrf_token": token}, files=upload, follow_redirects=False)
+    assert r.status_code == 303
+    assert "导入 1 条" in c.get("/paper").text
+
+
+def test_a_log_whose_xml_parts_unpack_beyond_the_total_bound_is_refused_before_openpyxl(tmp_path: Path) -> None:
+    import zipfile
+    from zoneinfo import ZoneInfo
+
+    from review.paper import MAX_XML_TOTAL, read_log
+
+    path = tmp_path / "log.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(3):  # each under the per-part bound, together over the total
+            zf.writestr(f"xl/worksheets/sheet{i + 1}.xml", b"<a>" + b" " * (MAX_XML_TOTAL // 3 + 1024) + b"</a>")
+    res = read_log(path, tz=ZoneInfo("Asia/Shanghai"))
+    assert res.file_error is not None and "unpack to more than 64 MB" in res.file_error

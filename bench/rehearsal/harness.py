@@ -178,6 +178,8 @@ retry_base = "2s"
 retry_max = "10s"
 max_attempts = 50
 lease = "30s"
+# Weeks of a season are played in minutes: the hourly cap of a real season would hold most of them back.
+max_per_hour = 0
 sent_folder = "Sent"
 sent_check_folder = "Sent"
 [dashboard]

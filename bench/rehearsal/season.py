@@ -21,7 +21,7 @@ class SeasonMessage:
     internaldate: datetime
     at: float  # fraction of the run's playing time
     message_id: str
-    sender: str  # where an acknowledgement must go (Reply-To else From)
+    sender: str  # where an acknowledgement must go (Reply-To in From's domain, else From)
     ack: str  # "receipt" | "question" | "none"
 
 
@@ -205,7 +205,12 @@ def _reply_address(raw: bytes) -> str:
     from email.utils import parseaddr
 
     m = email.message_from_bytes(raw)
-    return parseaddr(str(m.get("Reply-To") or m.get("From") or ""))[1].lower()
+    sender = parseaddr(str(m.get("From") or ""))[1].lower()
+    reply_to = parseaddr(str(m.get("Reply-To") or ""))[1].lower()
+    # SECURITY.md F1: a Reply-To is honoured only in the From's own domain (else the mailbox is a relay).
+    if reply_to and "@" in reply_to and reply_to.rpartition("@")[2] == sender.rpartition("@")[2]:
+        return reply_to
+    return sender
 
 
 def _district_email(apps: list[BuiltApplication], received: datetime, at: float) -> SeasonMessage:

@@ -3,6 +3,7 @@ keystroke; import a spreadsheet log; entries that match no application."""
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import unicodedata
 from datetime import datetime
@@ -16,6 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from dashboard import recon
+from dashboard.limited import LimitExceeded, run_limited
 from dashboard.web import PAPER_ITEM_LABEL, DashState, db, render, require_staff, set_flash, state
 from store.models import Application
 from store.paper_models import PaperEntry
@@ -24,6 +26,9 @@ from store.users_models import DashboardUser
 router = APIRouter()
 
 MAX_UPLOAD = 10 * 1024 * 1024
+# What reading an uploaded log may cost (a season's log is read in well under a second, in tens of MB).
+IMPORT_SECONDS = 60
+IMPORT_MEMORY = 1024 * 1024 * 1024
 SUGGESTIONS = 8
 
 
@@ -199,6 +204,7 @@ async def import_log(
     """Import an xlsx/csv log, all or nothing (review.paper.import_log): every bad row is listed."""
     from starlette.concurrency import run_in_threadpool
 
+    from review.paper import ImportResult, read_log
     from review.paper import import_log as do_import
 
     st = state(request)
@@ -216,9 +222,16 @@ async def import_log(
             # The file keeps its name: re-importing a growing log skips the rows imported before.
             path = Path(tmp) / name
             path.write_bytes(data)
-            res = do_import(
-                s, path, user.name, tz=cfg.call.tz, deadline=cfg.call.deadline, districts=cfg.paper.districts
-            )
+            opts = {"tz": cfg.call.tz, "deadline": cfg.call.deadline, "districts": cfg.paper.districts}
+            # An uploaded spreadsheet is read in a limited child, as previews are: a hostile one must not
+            # take the web process's memory or time (openpyxl builds every cell a file declares).
+            try:
+                read = run_limited(
+                    functools.partial(read_log, **opts), (path,), seconds=IMPORT_SECONDS, memory=IMPORT_MEMORY
+                )
+            except LimitExceeded as e:
+                read = ImportResult(file=str(path), file_error=f"could not be read: {e}")
+            res = do_import(s, path, user.name, read=read, **opts)
             if res.written:
                 s.commit()
             else:
