@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from intake.config import Config, ConfigError
 from intake.faults import crash_point
 from intake.leases import owner_id, reap_dead_leases
 from store.archive import Archive, ArchiveError
-from store.models import Message, QuarantineEvent
+from store.models import MESSAGES, Message, QuarantineEvent
 from store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,33 @@ class Quarantine(Exception):
         self.reason = reason
 
 
+class FreshRaw:
+    """Messages just archived and committed by this process's poller, kept in memory (bounded) until its
+    worker processes them: the bytes it hashed and wrote, without a second read and sha256 from disk."""
+
+    def __init__(self, limit: int = 24 * 1024 * 1024) -> None:
+        self.limit = limit
+        self._items: dict[int, bytes] = {}
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def put(self, message_pk: int, raw: bytes) -> None:
+        with self._lock:
+            # Full (a poller with no worker in its process, or a worker far behind): the newest are left out,
+            # not the oldest, which the worker takes first; they are read from the archive as usual.
+            if message_pk in self._items or self._size + len(raw) > self.limit:
+                return
+            self._items[message_pk] = raw
+            self._size += len(raw)
+
+    def pop(self, message_pk: int) -> bytes | None:
+        with self._lock:
+            raw = self._items.pop(message_pk, None)
+            if raw is not None:
+                self._size -= len(raw)
+            return raw
+
+
 @dataclass
 class Services:
     """What stages may use: configuration, database, archives, parsers. Built once per process."""
@@ -59,6 +87,9 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     # Long-lived helpers that stages create lazily (the parser pool, ...), closed by close().
     extras: dict[str, Any] = field(default_factory=dict)
+    # Raw bytes the poller of this process has just archived, for its worker to use instead of reading
+    # them back from disk.
+    fresh: FreshRaw = field(default_factory=lambda: FreshRaw())
 
     @property
     def processing_engine(self) -> Engine:
@@ -198,10 +229,12 @@ def process_message(services: Services, message_pk: int, stages: list[tuple[str,
                 f"processing was interrupted {msg.attempts - 1} times (the process died)",
                 None,
             )
-        try:
-            raw = services.archive.get(msg.sha256, verify=True)
-        except ArchiveError as e:
-            return _quarantine(s, msg, "archive", str(e), None)
+        raw = services.fresh.pop(message_pk)
+        if raw is None:
+            try:
+                raw = services.archive.get(msg.sha256, verify=True)
+            except ArchiveError as e:
+                return _quarantine(s, msg, "archive", str(e), None)
         ctx = MessageContext(services=services, session=s, message=msg, raw=raw)
         for name, fn in stages:
             try:
@@ -237,7 +270,7 @@ def process_message(services: Services, message_pk: int, stages: list[tuple[str,
             "lease_until": None,
             "quarantine_reason": None,
         }
-        s.exec(update(Message).where(col(Message.id) == msg.id).values(**done))
+        s.connection().execute(update(MESSAGES).where(MESSAGES.c.id == msg.id).values(**done))
         s.commit()
         for key, value in done.items():
             set_committed_value(msg, key, value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -193,23 +194,49 @@ class Poller:
                 todo = self._dedupe_by_message_id(mb, status.uidvalidity, todo, result)
 
             sizes = mb.sizes(todo) if todo else {}
-            done = 0
-            for batch in _batches(todo, sizes, self.cfg.batch_size, self.cfg.batch_bytes):
-                if should_stop():
-                    break
-                fetched = mb.fetch(batch)
-                self._record(status.uidvalidity, fetched, result)
-                crash_point("poll.after_commit")
-                self._act(mb, status.uidvalidity, [m.uid for m in fetched], result)
-                done += len(batch)
-                if progress:
-                    progress(done, len(todo))
-                self._advance(status.uidvalidity, uids)
+            # Batch k is archived and committed in a second thread while batch k+1 comes over the network
+            # (fsync waits on the disk, FETCH on the server); its server action follows its commit as always.
+            recording: tuple[Future[None], list[FetchedMessage]] | None = None
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="poll-record") as recorder:
+                try:
+                    for batch in _batches(todo, sizes, self.cfg.batch_size, self.cfg.batch_bytes):
+                        if should_stop():
+                            break
+                        fetched = mb.fetch(batch)
+                        if recording is not None:
+                            self._settle(mb, status.uidvalidity, uids, recording, result, progress, len(todo))
+                        recording = (recorder.submit(self._record, status.uidvalidity, fetched, result), fetched)
+                    if recording is not None:
+                        self._settle(mb, status.uidvalidity, uids, recording, result, progress, len(todo))
+                        recording = None
+                finally:
+                    if recording is not None:
+                        # A failed FETCH must not abandon the batch before it: it is kept, acted on next poll.
+                        recording[0].result()
             if not todo:
                 self._advance(status.uidvalidity, uids)
         finally:
             mb.close()
         return result
+
+    def _settle(
+        self,
+        mb: Mailbox,
+        uidvalidity: int,
+        uids: list[int],
+        recording: tuple[Future[None], list[FetchedMessage]],
+        result: PollResult,
+        progress: Callable[[int, int], None] | None,
+        total: int,
+    ) -> None:
+        """Wait for a batch's archive and commit, then act on the server and move the checkpoint."""
+        future, fetched = recording
+        future.result()
+        crash_point("poll.after_commit")
+        self._act(mb, uidvalidity, [m.uid for m in fetched], result)
+        self._advance(uidvalidity, uids)
+        if progress:
+            progress(result.fetched, total)
 
     def _record(self, uidvalidity: int, fetched: list[FetchedMessage], result: PollResult) -> None:
         """Archive (fsync'd) then commit rows: after this returns the messages are safe."""
@@ -225,6 +252,7 @@ class Poller:
                 row.sha256: row.id for row in s.exec(select(Message).where(col(Message.sha256).in_(set(shas))))
             }
             new_rows: dict[str, dict[str, object]] = {}
+            fresh: list[tuple[int, str]] = []
             for m, sha in zip(fetched, shas, strict=True):
                 result.fetched += 1
                 result.fetched_bytes += len(m.raw)
@@ -250,6 +278,7 @@ class Poller:
                     existing[sha] = mid
                     result.new_messages += 1
                     result.new_ids.append(mid)
+                    fresh.append((mid, sha))
             s.exec(
                 insert(MailboxUid),
                 params=[
@@ -267,6 +296,9 @@ class Poller:
                 ],
             )
             s.commit()
+        raw_of = {sha: m.raw for m, sha in zip(fetched, shas, strict=True)}
+        for mid, sha in fresh:
+            self.services.fresh.put(mid, raw_of[sha])
 
     def _act(self, mb: Mailbox, uidvalidity: int, uids: list[int], result: PollResult) -> None:
         if not uids or self.cfg.after == "leave":
@@ -288,19 +320,20 @@ class Poller:
     def _advance(self, uidvalidity: int, uids: list[int]) -> None:
         """Move the checkpoint to the highest UID below which everything is recorded and acted on."""
         with Session(self.services.engine) as s:
-            done = {
-                row.uid
-                for row in s.exec(
-                    select(MailboxUid).where(
+            cp = self._checkpoint(s)
+            last = cp.last_uid
+            # Only the UIDs above the checkpoint: each batch reads its own rows, not the whole folder's again.
+            done = set(
+                s.exec(
+                    select(MailboxUid.uid).where(
                         MailboxUid.account == self.account,
                         MailboxUid.folder == self.folder,
                         MailboxUid.uidvalidity == uidvalidity,
                         MailboxUid.action_done == True,  # noqa: E712
+                        MailboxUid.uid > last,
                     )
                 )
-            }
-            cp = self._checkpoint(s)
-            last = cp.last_uid
+            )
             for uid in uids:
                 if uid <= last:
                     continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from store.types import JSONType, UTCDateTime, utcnow
@@ -282,6 +282,11 @@ def insert_values(model: type[SQLModel], **values: Any) -> dict[str, Any]:
         raise TypeError(f"{model.__name__} has no column(s) {', '.join(sorted(unknown))}")
     return out
 
+
+
+# The message table for Core statements on hot paths (an UPDATE per processed message), where the ORM's
+# bulk-update machinery costs more than the statement itself.
+MESSAGES: Table = SQLModel.metadata.tables["message"]
 
 # Tables of other areas live in their own modules (acknowledgement outbox, paper log, dashboard users);
 # importing them here puts every table on SQLModel.metadata for alembic and for anyone importing models.
