@@ -320,13 +320,18 @@ def test_a_commitment_page_in_the_on_time_pdf_saves_a_late_separate_commitment()
     assert codes(app) == []
 
 
-def test_the_units_licence_sent_with_another_application_counts_and_so_does_its_arrival() -> None:
+def test_the_units_licence_sent_on_time_with_another_application_counts_a_late_one_does_not() -> None:
     app = application(items=("word", "pdf", "commitment", "evidence"))
     app.org_docs = [doc(Kind.license, Format.image, msg(EARLY - timedelta(days=2)), filename="营业执照.jpg")]
     assert codes(app) == []
+    # Found by the season rehearsal: the unit's licence came only after the deadline, with another (late)
+    # application. This one was sent entirely on time: it lacks a licence, it is not late.
     app.org_docs = [doc(Kind.license, Format.image, msg(DEADLINE + timedelta(minutes=1)), filename="营业执照.jpg")]
+    assert codes(app) == ["missing_license"]
+    # Its own licence sent after the deadline (a 补充 email) is a required item that came late.
+    add(app, doc(Kind.license, Format.image, msg(DEADLINE + timedelta(minutes=5)), filename="营业执照-补充.jpg"))
     late = only(app, "late")
-    assert len(late) == 1 and "营业执照（法人证书）复印件：《营业执照.jpg》" in late[0].detail
+    assert len(late) == 1 and "营业执照（法人证书）复印件：《营业执照-补充.jpg》" in late[0].detail
 
 
 def test_unknown_arrival_times_are_never_late() -> None:

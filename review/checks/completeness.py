@@ -23,14 +23,14 @@ def missing_form_versions(app: AppView, ctx: CheckContext) -> Iterator[Problem]:
 def missing_commitment(app: AppView, ctx: CheckContext) -> Iterator[Problem]:
     """A separate 承诺书, a 承诺书 page inside the form's PDF, or the unit's 承诺书 sent with another
     of its applications."""
-    if not item_sources(app, "commitment"):
+    if not item_sources(app, "commitment", ctx):
         yield problem("missing_commitment", "未收到承诺书（单独文件或 PDF 扫描件中的承诺书页均未找到）")
 
 
 @rule("missing_license")
 def missing_license(app: AppView, ctx: CheckContext) -> Iterator[Problem]:
-    """One licence copy serves all of a unit's applications."""
-    if not item_sources(app, "license"):
+    """One licence copy serves all of a unit's applications, when it came on time."""
+    if not item_sources(app, "license", ctx):
         yield problem("missing_license", "未收到营业执照（事业单位法人证书）副本复印件")
 
 

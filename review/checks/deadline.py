@@ -26,15 +26,19 @@ def _arrival(d: DocView) -> tuple[bool, datetime, int]:
     return (d.received_at is None, d.received_at or _NEVER, d.id)
 
 
-def item_sources(app: AppView, item: str) -> list[DocView]:
+def item_sources(app: AppView, item: str, ctx: CheckContext) -> list[DocView]:
     """Every document that provides `item`, oldest first: its own versions, a 承诺书 page in the form's
-    PDF, and the unit's 承诺书 / licence sent with its other applications."""
+    PDF, and the unit's 承诺书 / licence sent on time with its other applications.
+
+    A sibling's copy that came after the cutoff does not count here: it would make an application sent
+    entirely on time `late` for a document it never carried. Without an on-time copy the item is simply
+    missing from this application (and late where the sibling that carried it is concerned)."""
     own = app.versions(item)
     extra: list[DocView] = []
     if item == "commitment":
         extra += [d for d in app.versions("pdf") if d.has_commitment_page]
     if item in ("commitment", "license"):
-        extra += [d for d in app.org_docs if d.item == item]
+        extra += [d for d in app.org_docs if d.item == item and not is_late(ctx, d.received_at)]
     if not extra:
         return list(own)  # already in arrival order
     unique = {d.id: d for d in [*own, *extra]}
@@ -81,7 +85,7 @@ def late(app: AppView, ctx: CheckContext) -> Iterator[Problem]:
     when the rest was on time."""
     found: list[tuple[str, DocView]] = []
     for item in REQUIRED_ITEMS:
-        sources = item_sources(app, item)
+        sources = item_sources(app, item, ctx)
         if sources and is_late(ctx, sources[0].received_at):
             found.append((item, sources[0]))
     if found:
