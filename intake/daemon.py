@@ -113,6 +113,8 @@ class Daemon:
         # A poller-only daemon archives and records; worker daemons (or `intake run` on another host) process.
         self.stages = stages if process else []
         self.process = process
+        if not process:
+            services.fresh.limit = 0  # nobody in this process would take the poller's hand-off
         self.password = password
         self.jobs = jobs or []
         self.stop_event = stop_event or threading.Event()

@@ -6,6 +6,7 @@ import importlib
 import logging
 import pkgutil
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,27 +50,38 @@ class FreshRaw:
     """Messages just archived and committed by this process's poller, kept in memory (bounded) until its
     worker processes them: the bytes it hashed and wrote, without a second read and sha256 from disk."""
 
-    def __init__(self, limit: int = 24 * 1024 * 1024) -> None:
-        self.limit = limit
-        self._items: dict[int, bytes] = {}
+    # A message a worker of this process has not taken by then was taken by another process (scale-out).
+    MAX_AGE = 300.0
+
+    def __init__(self, limit: int = 24 * 1024 * 1024, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit  # 0: off (a poller-only daemon has no worker to hand anything to)
+        self._clock = clock
+        self._items: dict[int, tuple[float, bytes]] = {}
         self._size = 0
         self._lock = threading.Lock()
 
     def put(self, message_pk: int, raw: bytes) -> None:
         with self._lock:
-            # Full (a poller with no worker in its process, or a worker far behind): the newest are left out,
-            # not the oldest, which the worker takes first; they are read from the archive as usual.
+            now = self._clock()
+            for pk, (at, old) in list(self._items.items()):
+                if now - at <= self.MAX_AGE:
+                    break  # in insertion order: the rest are younger
+                del self._items[pk]
+                self._size -= len(old)
+            # Full (a worker far behind): the newest are left out, not the oldest, which the worker takes
+            # first; they are read from the archive as usual.
             if message_pk in self._items or self._size + len(raw) > self.limit:
                 return
-            self._items[message_pk] = raw
+            self._items[message_pk] = (now, raw)
             self._size += len(raw)
 
     def pop(self, message_pk: int) -> bytes | None:
         with self._lock:
-            raw = self._items.pop(message_pk, None)
-            if raw is not None:
-                self._size -= len(raw)
-            return raw
+            item = self._items.pop(message_pk, None)
+            if item is None:
+                return None
+            self._size -= len(item[1])
+            return item[1]
 
 
 @dataclass

@@ -29,6 +29,18 @@ def test_fresh_raw_is_bounded_and_hands_each_message_over_once() -> None:
     assert fresh.pop(5) == b"e" * 60
 
 
+def test_fresh_raw_forgets_what_another_process_took_and_can_be_off() -> None:
+    now = [0.0]
+    fresh = FreshRaw(limit=100, clock=lambda: now[0])
+    fresh.put(1, b"a" * 60)
+    now[0] = FreshRaw.MAX_AGE + 1  # message 1 was processed by another worker: never popped here
+    fresh.put(2, b"b" * 60)  # room again: the stale entry went
+    assert fresh.pop(1) is None and fresh.pop(2) == b"b" * 60
+    off = FreshRaw(limit=0)
+    off.put(3, b"c")
+    assert off.pop(3) is None
+
+
 def test_a_batch_is_written_in_parallel_byte_for_byte_and_read_only(tmp_path: Path) -> None:
     archive = Archive(tmp_path / "raw", ".eml")
     items = [os.urandom(1000 + i) for i in range(60)] + [b"same"] * 3
