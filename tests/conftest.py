@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -28,6 +28,9 @@ from devservices.dovecot import Dovecot
 from devservices.postgres import Postgres
 from devservices.proxy import TcpProxy
 from devservices.smtp import Mode, SmtpServer
+
+if TYPE_CHECKING:
+    from tests.test_acks_helpers import Env
 
 MAIL_DOMAIN = "example.test"
 SMTP_USER = "intake@126.test"
@@ -246,6 +249,34 @@ def make_smtp_server(tmp_path: Path) -> Iterator[Callable[..., SmtpServer]]:
 
     yield make
     _stop_all(servers)
+
+
+@pytest.fixture
+def smtps(make_smtp_server: Callable[..., SmtpServer]) -> SmtpServer:
+    """Like smtp.126.com: implicit TLS on its own port, AUTH required."""
+    return make_smtp_server("smtps")
+
+
+@pytest.fixture
+def env_factory(
+    tmp_path: Path, db_url: str, smtps: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Env]]:
+    """Factory for the acknowledgement tests: an Env (store, pipeline, sender) per call around `smtps`."""
+    from tests.test_acks_helpers import SMTP_PASSWORD_ENV, config_file, make_env
+
+    monkeypatch.setenv(SMTP_PASSWORD_ENV, SMTP_PASSWORD)
+    made: list[Env] = []
+
+    def make(**kwargs: Any) -> Env:
+        path = config_file(tmp_path / f"intake{len(made)}", db_url, smtps, **kwargs)
+        env = make_env(path)
+        env.server = smtps
+        made.append(env)
+        return env
+
+    yield make
+    for env in made:
+        env.close()
 
 
 @pytest.fixture

@@ -4,60 +4,29 @@ from __future__ import annotations
 
 import email
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from email.header import decode_header, make_header
 from pathlib import Path
 
-import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from devservices.smtp import SmtpServer
 from intake.acks.outbox import AckSender, retry
 from intake.pipeline import replay
 from store.acks_models import AckOutbox
 from store.models import Application, DocumentRow, Message
 from tests import mailgen
-from tests.conftest import SMTP_PASSWORD
-from tests.test_acks_helpers import (
+from tests.test_acks_helpers import (  # env_factory: a fixture
     OUR_ADDRESS,
-    SMTP_PASSWORD_ENV,
     Env,
     body_of,
-    config_file,
     decoded,
     header_block,
     mail,
-    make_env,
 )
 
 ACK_DOMAIN = "intake.whaicj.126.com"
-
-
-@pytest.fixture
-def smtps(make_smtp_server: Callable[..., SmtpServer]) -> SmtpServer:
-    """Like smtp.126.com: implicit TLS on its own port, AUTH required."""
-    return make_smtp_server("smtps")
-
-
-@pytest.fixture
-def env_factory(
-    tmp_path: Path, db_url: str, smtps: SmtpServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., Env]]:
-    monkeypatch.setenv(SMTP_PASSWORD_ENV, SMTP_PASSWORD)
-    made: list[Env] = []
-
-    def make(**kwargs: object) -> Env:
-        path = config_file(tmp_path / f"intake{len(made)}", db_url, smtps, **kwargs)  # type: ignore[arg-type]
-        env = make_env(path)
-        env.server = smtps
-        made.append(env)
-        return env
-
-    yield make
-    for env in made:
-        env.close()
 
 
 # -- who gets none ------------------------------------------------------------------------------------------

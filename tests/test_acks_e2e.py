@@ -78,11 +78,6 @@ def child_env(mailbox: Any = None, **extra: str) -> dict[str, str]:
     return intake_env(mailbox, **{SMTP_PASSWORD_ENV: SMTP_PASSWORD, **extra})
 
 
-@pytest.fixture
-def smtps(make_smtp_server: Callable[..., SmtpServer]) -> SmtpServer:
-    return make_smtp_server("smtps")
-
-
 # -- a season's three kinds of submission through the daemon ------------------------------------------------
 
 

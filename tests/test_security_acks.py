@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from sqlmodel import Session, col, select
 
-from devservices.smtp import SmtpServer
 from store.acks_models import AckOutbox
-from tests.conftest import SMTP_PASSWORD
-from tests.test_acks_helpers import SMTP_PASSWORD_ENV, Env, config_file, mail, make_env
-
-
-@pytest.fixture
-def smtps(make_smtp_server: Callable[..., SmtpServer]) -> SmtpServer:
-    return make_smtp_server("smtps")
-
-
-@pytest.fixture
-def env_factory(
-    tmp_path: Path, db_url: str, smtps: SmtpServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., Env]]:
-    monkeypatch.setenv(SMTP_PASSWORD_ENV, SMTP_PASSWORD)
-    made: list[Env] = []
-
-    def make(**kwargs: object) -> Env:
-        path = config_file(tmp_path / f"intake{len(made)}", db_url, smtps, **kwargs)  # type: ignore[arg-type]
-        env = make_env(path)
-        env.server = smtps
-        made.append(env)
-        return env
-
-    yield make
-    for env in made:
-        env.close()
+from tests.test_acks_helpers import (
+    Env,
+    mail,
+)
 
 
 def test_a_reply_to_in_another_domain_is_not_acknowledged(env_factory: Callable[..., Env]) -> None:
