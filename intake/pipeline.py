@@ -63,7 +63,8 @@ class FreshRaw:
     def put(self, message_pk: int, raw: bytes) -> None:
         with self._lock:
             now = self._clock()
-            for pk, (at, old) in list(self._items.items()):
+            while self._items:
+                pk, (at, old) = next(iter(self._items.items()))
                 if now - at <= self.MAX_AGE:
                     break  # in insertion order: the rest are younger
                 del self._items[pk]

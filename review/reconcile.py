@@ -311,20 +311,13 @@ class Matcher:
         f = full[rows, cols].astype(np.int32)
         del full
         r_list, c_list = rows.tolist(), cols.tolist()
-        trade = process.cpdist(
-            [qs[r].trade or _NO_QUERY for r in r_list],
-            [self.t_trade[c] for c in c_list],
-            scorer=fuzz.ratio,
-            dtype=np.int32,
-            workers=s.workers,
-        )
-        proj = process.cpdist(
-            [qs[r].project or _NO_QUERY for r in r_list],
-            [self.t_proj[c] for c in c_list],
-            scorer=fuzz.ratio,
-            dtype=np.int32,
-            workers=s.workers,
-        )
+
+        def pairwise(queries: list[str], targets: list[str]) -> Any:
+            # One score per surviving (row, column) pair, not the whole matrix again.
+            return process.cpdist(queries, targets, scorer=fuzz.ratio, dtype=np.int32, workers=s.workers)
+
+        trade = pairwise([qs[r].trade or _NO_QUERY for r in r_list], [self.t_trade[c] for c in c_list])
+        proj = pairwise([qs[r].project or _NO_QUERY for r in r_list], [self.t_proj[c] for c in c_list])
         if code_rows:
             trade[np.isin(rows, code_rows)] = 100
         # Organisation score: the whole name and the trade name count half each, so that two companies
