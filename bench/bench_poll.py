@@ -6,8 +6,10 @@
 Both sides run as child processes on the same messages; wall time and peak RSS (wait4) are measured
 per run. `intake poll` is timed up to every message archived (fsync'd), parsed (issue 2, section 5:
 headers, bodies, attachments, class) and recorded, i.e. with the pipeline stages parse_message and
-store_attachments. Target: intake at >= 50 % of the bare loop's messages/s, peak RSS < 300 MB at any
-mailbox size (the run at a quarter of the size shows whether memory grows with the mailbox).
+store_attachments; its messages are parsed in its parser processes, whose memory is counted with it
+(peak PSS of the process tree). Target: intake at >= 50 % of the bare loop's messages/s, peak memory
+< 300 MB at any mailbox size (the run at a quarter of the size shows whether memory grows with the
+mailbox).
 """
 
 from __future__ import annotations
@@ -92,17 +94,50 @@ def fill_mailbox(dovecot: object, messages: list[bytes]) -> None:
         c.logout()
 
 
-def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in bytes, and stderr of one child process.
+def _tree(root: int) -> list[int]:
+    """root and every process below it (the parser processes and their forkserver)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size: pages shared with the forkserver count once across the tree."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int, str]:
+    """Wall seconds, peak RSS of the process, peak memory of its whole tree, and its stderr.
 
     Peak RSS is the kernel's high-water mark (VmHWM) read from /proc while the child runs: wait4's
-    ru_maxrss would include the memory this parent held when it forked.
+    ru_maxrss would include the memory this parent held when it forked. The tree's figure is the largest
+    sum of PSS seen (sampled every 0.1 s), so that memory moved into parser processes is not hidden.
     """
-    peak = 0
+    peak = tree_peak = 0
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
         status_file = Path(f"/proc/{proc.pid}/status")
+        last_tree = 0.0
         while proc.poll() is None:
             try:
                 for line in status_file.read_text().splitlines():
@@ -110,13 +145,16 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
                         peak = max(peak, int(line.split()[1]) * 1024)
             except (OSError, ValueError):
                 pass
+            if time.perf_counter() - last_tree >= 0.1:
+                last_tree = time.perf_counter()
+                tree_peak = max(tree_peak, sum(_pss(p) for p in _tree(proc.pid)))
             time.sleep(0.02)
         wall = time.perf_counter() - t0
         err.seek(0)
         text = err.read().decode("utf-8", "replace")
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{text}")
-    return wall, peak, text
+    return wall, peak, max(tree_peak, peak), text
 
 
 def bare_loop(port: int) -> None:
@@ -188,7 +226,7 @@ def main() -> int:
         fill_mailbox(dovecot, msgs)
         env = dict(os.environ, BENCH_IMAP_PASSWORD=PASSWORD, PYTHONDONTWRITEBYTECODE="1")
 
-        results: dict[str, list[tuple[float, int]]] = {"bare": [], "intake": []}
+        results: dict[str, list[tuple[float, int, int]]] = {"bare": [], "intake": []}
         for r in range(args.rounds):
             # Alternate the order so neither side always gets the warmer cache.
             order = ["bare", "intake"] if r % 2 == 0 else ["intake", "bare"]
@@ -197,11 +235,15 @@ def main() -> int:
                     cmd = [sys.executable, __file__, "--bare", str(dovecot.port)]
                 else:
                     cmd = intake_run(dovecot.port, Path(tempfile.mkdtemp(prefix="intake-", dir=work)))
-                wall, rss, err = run_measured(cmd, env)
+                wall, rss, tree, err = run_measured(cmd, env)
                 if side == "intake" and f"{len(msgs)} fetched ({len(msgs)} new" not in err:
                     raise SystemExit(f"intake poll did not record every message:\n{err}")
-                results[side].append((wall, rss))
-                print(f"  round {r + 1} {side:6s}: {wall:6.2f} s, peak RSS {rss / 2**20:6.1f} MB", file=sys.stderr)
+                results[side].append((wall, rss, tree))
+                print(
+                    f"  round {r + 1} {side:6s}: {wall:6.2f} s, peak RSS {rss / 2**20:6.1f} MB, "
+                    f"with its parser processes {tree / 2**20:6.1f} MB",
+                    file=sys.stderr,
+                )
         # Memory must not grow with the mailbox: the same poll on a quarter of the messages, in its own
         # account, for the peak RSS at two sizes.
         quarter = max(1, len(msgs) // 4)
@@ -219,25 +261,32 @@ def main() -> int:
         (small_dir / "config.toml").write_text(
             (small_dir / "config.toml").read_text().replace(USER, "small@example.test"), encoding="utf-8"
         )
-        _wall, small_rss, _err = run_measured(cmd, env)
+        _wall, small_rss, small_tree, _err = run_measured(cmd, env)
     finally:
         dovecot.stop()
 
-    def rate(side: str) -> tuple[float, float, float]:
-        wall = statistics.median(w for w, _ in results[side])
-        rss = max(m for _, m in results[side])
-        return len(msgs) / wall, total_mb / wall, rss / 2**20
+    def rate(side: str) -> tuple[float, float, float, float]:
+        wall = statistics.median(w for w, _, _ in results[side])
+        rss = max(m for _, m, _ in results[side])
+        tree = max(t for _, _, t in results[side])
+        return len(msgs) / wall, total_mb / wall, rss / 2**20, tree / 2**20
 
     b, i = rate("bare"), rate("intake")
     print()
     print(f"{len(msgs)} messages, {total_mb:.0f} MB, median of {args.rounds} round(s)")
-    print(f"{'':28s}{'msg/s':>10s}{'MB/s':>10s}{'peak RSS MB':>14s}")
-    print(f"{'bare imapclient+mail-parser':28s}{b[0]:10.1f}{b[1]:10.1f}{b[2]:14.1f}")
-    print(f"{'intake poll':28s}{i[0]:10.1f}{i[1]:10.1f}{i[2]:14.1f}")
+    print(f"{'':28s}{'msg/s':>10s}{'MB/s':>10s}{'peak RSS MB':>14s}{'tree PSS MB':>14s}")
+    print(f"{'bare imapclient+mail-parser':28s}{b[0]:10.1f}{b[1]:10.1f}{b[2]:14.1f}{b[3]:14.1f}")
+    print(f"{'intake poll':28s}{i[0]:10.1f}{i[1]:10.1f}{i[2]:14.1f}{i[3]:14.1f}")
     ratio = i[0] / b[0]
-    print(f"intake / bare throughput: {ratio:.2f}  (target >= 0.50)   peak RSS {i[2]:.0f} MB (target < 300)")
-    print(f"intake peak RSS at {quarter} messages: {small_rss / 2**20:.0f} MB; at {len(msgs)}: {i[2]:.0f} MB")
-    return 0 if ratio >= 0.5 and i[2] < 300 else 1
+    print(
+        f"intake / bare throughput: {ratio:.2f}  (target >= 0.50)   peak memory {i[3]:.0f} MB with the parser "
+        f"processes, {i[2]:.0f} MB the poll process alone (target < 300)"
+    )
+    print(
+        f"intake peak at {quarter} messages: {small_tree / 2**20:.0f} MB ({small_rss / 2**20:.0f} MB alone); "
+        f"at {len(msgs)}: {i[3]:.0f} MB ({i[2]:.0f} MB alone)"
+    )
+    return 0 if ratio >= 0.5 and i[3] < 300 else 1
 
 
 if __name__ == "__main__":

@@ -167,6 +167,8 @@ class ParsingConfig(Section):
 class PipelineConfig(Section):
     # Stage names in the order they run on every message; see intake/stages/.
     stages: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGES))
+    # Messages processed at once by one daemon (threads; the parsing itself runs in parser processes).
+    threads: int = Field(default=2, ge=1, le=16)
 
 
 class LoggingConfig(Section):

@@ -22,11 +22,16 @@ from sqlmodel import Session, col, select
 from intake.config import Config, ConfigError
 from intake.faults import crash_point
 from intake.leases import owner_id, reap_dead_leases
+from parsers.archives import ArchiveLimits
+from parsers.documents import ParseOptions
+from parsers.sandbox import ParserPool
 from store.archive import Archive, ArchiveError
 from store.models import MESSAGES, Message, QuarantineEvent
 from store.types import utcnow
 
 log = logging.getLogger(__name__)
+# Stages of several worker threads may ask for the parser pool at once: one pool per process.
+_POOL_LOCK = threading.Lock()
 
 # A message whose processing kills the process this many times is quarantined instead of retried
 # forever (a poison message must not take the daemon down on every restart).
@@ -108,12 +113,47 @@ class Services:
     def processing_engine(self) -> Engine:
         return self.work_engine or self.engine
 
+    def parser_pool(self) -> ParserPool:
+        """The sandboxed document parsers (`[parsing] workers` processes), started on first use."""
+        return self._pool("parser_pool", self.config.parsing.workers)
+
+    def message_parser(self) -> ParserPool:
+        """The sandboxed message parsers, one process per processing thread (`[pipeline] threads`), so that
+        no thread waits for another's message; kept apart from the document parsers, whose OCR can take
+        seconds and a gigabyte."""
+        return self._pool("message_parser", self.config.pipeline.threads)
+
+    def _pool(self, key: str, workers: int) -> ParserPool:
+        with _POOL_LOCK:
+            pool = self.extras.get(key)
+            if pool is None:
+                pool = ParserPool(parse_options(self.config), workers=workers)
+                self.extras[key] = pool
+            return pool
+
     def close(self) -> None:
         for value in self.extras.values():
             closer = getattr(value, "close", None)
             if callable(closer):
                 closer()
         self.extras.clear()
+
+
+def parse_options(config: Config) -> ParseOptions:
+    """The parsers' knobs and sandbox limits from the [parsing] section."""
+    import shutil
+
+    p = config.parsing
+    return ParseOptions(
+        soffice=shutil.which(p.soffice) if p.soffice else None,
+        ocr=p.ocr,
+        ocr_max_pages=p.ocr_max_pages,
+        time_limit_s=p.time_limit.total_seconds(),
+        memory_limit_mb=max(256, p.memory_limit // (1024 * 1024)),
+        archive_limits=ArchiveLimits(
+            max_members=p.archive_max_members, max_total_size=p.archive_max_total, max_ratio=float(p.archive_max_ratio)
+        ),
+    )
 
 
 @dataclass
@@ -180,8 +220,19 @@ class ProcessResult:
 
 
 def claim(services: Services, *, limit: int = 10, only: int | None = None) -> list[int]:
-    """Lease up to `limit` of the oldest unprocessed messages to this process (one commit for all)."""
-    now = services.clock()
+    """Lease up to `limit` of the oldest unprocessed messages to this process (one commit for all).
+
+    Returns [] only when nothing is left to claim: candidates that another thread or daemon took between
+    the SELECT and the UPDATE are followed by the next ones.
+    """
+    while True:
+        now = services.clock()
+        candidates, claimed = _claim_once(services, now, limit, only)
+        if claimed or not candidates:
+            return claimed
+
+
+def _claim_once(services: Services, now: datetime, limit: int, only: int | None) -> tuple[list[int], list[int]]:
     claimed: list[int] = []
     with Session(services.processing_engine) as s:
         q = (
@@ -219,7 +270,7 @@ def claim(services: Services, *, limit: int = 10, only: int | None = None) -> li
                     .values(lease_owner=None, lease_until=None, attempts=Message.attempts - 1)
                 )
         s.commit()
-    return claimed
+    return candidates, claimed
 
 
 def claim_next(services: Services, *, only: int | None = None) -> int | None:

@@ -9,11 +9,7 @@ from typing import Any
 from sqlalchemy import delete, insert
 from sqlmodel import col, select
 
-from intake.config import Config
-from intake.pipeline import MessageContext, Services, stage
-from parsers.archives import ArchiveLimits
-from parsers.documents import ParseOptions
-from parsers.sandbox import ParserPool
+from intake.pipeline import MessageContext, stage
 from parsers.types import Attachment, MessageClass, ParsedDocument
 from review.identity import document_identity
 from store.models import AttachmentRow, DocumentRow, insert_values
@@ -22,31 +18,6 @@ log = logging.getLogger(__name__)
 
 # Inline images this small without a sender-given purpose are logos and signature icons, not proof.
 _DECORATION_BYTES = 30 * 1024
-
-
-def parse_options(config: Config) -> ParseOptions:
-    p = config.parsing
-    import shutil
-
-    return ParseOptions(
-        soffice=shutil.which(p.soffice) if p.soffice else None,
-        ocr=p.ocr,
-        ocr_max_pages=p.ocr_max_pages,
-        time_limit_s=p.time_limit.total_seconds(),
-        memory_limit_mb=max(256, p.memory_limit // (1024 * 1024)),
-        archive_limits=ArchiveLimits(
-            max_members=p.archive_max_members, max_total_size=p.archive_max_total, max_ratio=float(p.archive_max_ratio)
-        ),
-    )
-
-
-def parser_pool(services: Services) -> ParserPool:
-    """The process-wide pool of sandboxed parser workers, started on first use."""
-    pool = services.extras.get("parser_pool")
-    if pool is None:
-        pool = ParserPool(parse_options(services.config), workers=services.config.parsing.workers)
-        services.extras["parser_pool"] = pool
-    return pool
 
 
 def wanted(a: Attachment) -> bool:
@@ -77,7 +48,7 @@ def parse_documents_stage(ctx: MessageContext) -> None:
     if parsed is None or parsed.msg_class != MessageClass.submission:
         return
     rows = {r.seq: r for r in s.exec(select(AttachmentRow).where(AttachmentRow.message_pk == msg.id))}
-    pool = parser_pool(ctx.services)
+    pool = ctx.services.parser_pool()
     # Parse everything first, write after: no write transaction stays open while OCR runs.
     results = [(i, pool.parse(att.data, att.filename)) for i, att in enumerate(parsed.attachments) if wanted(att)]
     seq = 0

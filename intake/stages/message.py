@@ -9,7 +9,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, delete
 
 from intake.pipeline import MessageContext, Quarantine, stage
-from parsers.mail import MessageParseError, parse_message
+from parsers.mail import MessageParseError
 from store.models import MESSAGES, AttachmentRow, DocumentRow
 
 
@@ -19,7 +19,9 @@ def parse_message_stage(ctx: MessageContext) -> None:
     msg = ctx.message
     internaldate = msg.received_at if msg.received_source == "internaldate" else None
     try:
-        parsed = parse_message(ctx.raw, internaldate=internaldate)
+        # In a parser process: the busiest step of a poll gets a core of its own, and a hostile message that
+        # would hang or exhaust the parser is stopped by the pool's time and memory limits.
+        parsed = ctx.services.message_parser().parse_message(ctx.raw, internaldate=internaldate)
     except MessageParseError as e:
         raise Quarantine(f"message cannot be parsed: {e}") from None
     ctx.data["parsed"] = parsed
