@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,6 @@ from tests.test_acks_helpers import (
     config_file,
     decoded,
     mail,
-    make_env,
 )
 
 FULL_STAGES = ["parse_message", "store_attachments", "parse_documents", "applications", "enqueue_ack"]
@@ -377,22 +376,11 @@ def test_killed_after_handing_over_is_settled_from_the_sent_folder(
 
 @pytest.fixture
 def imap_env(
-    mailbox: Any, db_url: str, smtps: SmtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., Env]]:
-    monkeypatch.setenv(SMTP_PASSWORD_ENV, SMTP_PASSWORD)
+    mailbox: Any, env_factory: Callable[..., Env], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Env]:
+    """env_factory with the test mailbox configured: `imap_env(**ack)`."""
     monkeypatch.setenv(PASSWORD_ENV, mailbox.password)
-    made: list[Env] = []
-
-    def make(**ack: Any) -> Env:
-        path = config_file(tmp_path / f"c{len(made)}", db_url, smtps, mailbox=mailbox, ack=ack)
-        env = make_env(path)
-        env.server = smtps
-        made.append(env)
-        return env
-
-    yield make
-    for env in made:
-        env.close()
+    return lambda **ack: env_factory(mailbox=mailbox, ack=ack)
 
 
 def test_each_sent_ack_is_copied_to_the_sent_folder_once(mailbox: Any, imap_env: Callable[..., Env]) -> None:
