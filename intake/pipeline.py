@@ -259,16 +259,7 @@ def _claim_once(services: Services, now: datetime, limit: int, only: int | None)
                 .returning(col(Message.id))
             )
             got = {int(r[0]) for r in rows}
-            claimed = [m for m in candidates if m in got]
-            if len(claimed) > limit:
-                # Give back what we took beyond the limit, in the same transaction.
-                extra = claimed[limit:]
-                claimed = claimed[:limit]
-                s.exec(
-                    update(Message)
-                    .where(col(Message.id).in_(extra))
-                    .values(lease_owner=None, lease_until=None, attempts=Message.attempts - 1)
-                )
+            claimed = [m for m in candidates if m in got]  # never more than `limit`: the SELECT's LIMIT
         s.commit()
     return candidates, claimed
 

@@ -283,7 +283,6 @@ def insert_values(model: type[SQLModel], **values: Any) -> dict[str, Any]:
     return out
 
 
-
 # The message table for Core statements on hot paths (an UPDATE per processed message), where the ORM's
 # bulk-update machinery costs more than the statement itself.
 MESSAGES: Table = SQLModel.metadata.tables["message"]
